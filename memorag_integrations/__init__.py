@@ -1,0 +1,24 @@
+"""MemoRAG: memory-augmented retrieval-augmented generation over long documents."""
+
+from memorag_integrations.documents import as_documents, load_document
+from memorag_integrations.engine import MemoRAG
+from memorag_integrations.errors import (BinaryFileError, CorruptStoreError, DocumentReadError, EmptyQueryError,
+                                         EmptyTextError, GenerationError, IncompatibleStoreError, InvalidInputError,
+                                         MemoRAGError, MissingDependencyError, NotMemorizedError, StoreError,
+                                         StoreExistsError, StoreNotFoundError)
+from memorag_integrations.llm.base import TextGenerator
+from memorag_integrations.memory.base import Memory
+from memorag_integrations.memory.prompt import PromptMemory
+from memorag_integrations.retrieval.fusion import reciprocal_rank_fusion
+from memorag_integrations.retrieval.retriever import DenseRetriever
+from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Answer", "BinaryFileError", "Chunk", "Clues", "CorruptStoreError", "DenseRetriever", "Document",
+    "DocumentReadError", "EmptyQueryError", "EmptyTextError", "Evidence", "GenerationError",
+    "IncompatibleStoreError", "InvalidInputError", "Memory", "MemoRAG", "MemoRAGError",
+    "MissingDependencyError", "NotMemorizedError", "PromptMemory", "StoreError", "StoreExistsError",
+    "StoreNotFoundError", "TextGenerator", "as_documents", "load_document", "reciprocal_rank_fusion",
+]

@@ -1,0 +1,118 @@
+"""The ``memorag`` command: memorize files into a folder, then ask or summarize from it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from memorag_integrations.errors import MemoRAGError
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models")
+    group.add_argument("--model", help="memory/generator model: a GGUF file, a local folder or a Hugging Face id "
+                                       "(default: the embedded SmolLM2-135M-Instruct)")
+    group.add_argument("--embedder", help="sentence-transformers model folder or id (default: embedded all-MiniLM-L6-v2)")
+    group.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memorag", description="Memory-augmented RAG over long documents.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    mem = sub.add_parser("memorize", help="read files into a memory and save it to a folder")
+    mem.add_argument("paths", nargs="+", help="TXT, MD, PDF or DOCX files")
+    mem.add_argument("--save-dir", required=True, help="folder to write the memorized corpus to")
+    mem.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
+    mem.add_argument("--max-memory-tokens", type=int, default=4096, help="memory window; longer text is gisted")
+    _model_options(mem)
+
+    ask = sub.add_parser("ask", help="answer a question from a memorized folder")
+    ask.add_argument("save_dir")
+    ask.add_argument("question")
+    ask.add_argument("--task", choices=["memorag", "qa", "summarize"], default="memorag")
+    ask.add_argument("-k", type=int, default=5, help="evidence chunks to retrieve")
+    ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    _model_options(ask)
+
+    summ = sub.add_parser("summarize", help="summarize a memorized folder")
+    summ.add_argument("save_dir")
+    summ.add_argument("-k", type=int, default=5)
+    summ.add_argument("--json", action="store_true")
+    _model_options(summ)
+    return parser
+
+
+def _components(args: argparse.Namespace, *, memorizing: bool):
+    from memorag_integrations.memory.kv import KVMemory
+    from memorag_integrations.retrieval.embedders import SentenceTransformerEmbedder
+    from memorag_integrations.retrieval.retriever import DenseRetriever
+
+    memory = retriever = None
+    if memorizing or args.model or args.device:
+        from memorag_integrations.llm.transformers import TransformersGenerator
+
+        options = {"max_memory_tokens": args.max_memory_tokens} if memorizing else {}
+        memory = KVMemory(TransformersGenerator(args.model, device=args.device), **options)
+    if memorizing or args.embedder:
+        retriever = DenseRetriever(SentenceTransformerEmbedder(args.embedder, device=args.device))
+    return memory, retriever
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if answer.clues is not None:
+        for span in answer.clues.spans:
+            print(f"clue: {span}")
+        for q in answer.clues.surrogate_questions:
+            print(f"surrogate question: {q}")
+    for i, ev in enumerate(answer.evidence, 1):
+        print(f"[{i}] {ev.doc_id} chars {ev.char_span[0]}-{ev.char_span[1]} score {ev.score:.4f}")
+    print()
+    print(answer.text)
+    print()
+    print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items()))
+
+
+def run(args: argparse.Namespace) -> int:
+    from memorag_integrations.documents import load_document
+    from memorag_integrations.engine import MemoRAG
+
+    if args.command == "memorize":
+        docs = [load_document(p) for p in args.paths]
+        memory, retriever = _components(args, memorizing=True)
+        engine = MemoRAG(memory, retriever)
+        engine.memorize(docs, save_dir=args.save_dir, overwrite=args.overwrite)
+        print(f"memorized {len(docs)} document(s), {len(engine.retriever.chunks)} chunks -> {args.save_dir}")
+        return 0
+    memory, retriever = _components(args, memorizing=False)
+    engine = MemoRAG.load(args.save_dir, memory, retriever)
+    if args.command == "ask":
+        answer = engine.answer(args.question, args.task, k=args.k)
+    else:
+        answer = engine.summarize(k=args.k)
+    _print_answer(answer, args.json)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except MemoRAGError as exc:
+        print(f"memorag: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"memorag: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

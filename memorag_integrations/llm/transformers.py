@@ -1,0 +1,199 @@
+"""Local causal LMs through transformers: plain generation, batching, streaming, and KV prefixes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
+from memorag_integrations.models import converted_gguf_dir, resolve_lm
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KVPrefix:
+    """The KV cache of a prompt prefix. Read-only: queries extend copies, never these tensors."""
+
+    input_ids: torch.Tensor  # (1, n)
+    keys: tuple[torch.Tensor, ...]
+    values: tuple[torch.Tensor, ...]
+
+    @property
+    def length(self) -> int:
+        return int(self.input_ids.shape[1])
+
+
+class TransformersGenerator(TextGenerator):
+    """A local transformers causal LM.
+
+    ``model`` is None (the embedded SmolLM2-135M-Instruct), a GGUF file, a local folder or a
+    Hugging Face model id. GGUF files are de-quantised once and cached (see ``models.cache_dir``).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        device: str | None = None,
+        dtype: torch.dtype | str | None = None,
+        repetition_penalty: float = 1.1,
+        trust_remote_code: bool = False,
+        model_kwargs: dict | None = None,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        identity, location, gguf_file = resolve_lm(model)
+        if gguf_file is not None:
+            location = converted_gguf_dir(Path(location), gguf_file)
+        self.identity = identity
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        kwargs = {"trust_remote_code": trust_remote_code, **(model_kwargs or {})}
+        if dtype is not None:
+            kwargs["dtype"] = dtype
+        self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+        self.model = AutoModelForCausalLM.from_pretrained(location, **kwargs).to(self.device).eval()
+        self.repetition_penalty = repetition_penalty
+        self.context_window = int(getattr(self.model.config, "max_position_embeddings", 4096))
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    # -- prompts -----------------------------------------------------------------------------
+    def render(self, prompt: Prompt, *, generation_prompt: bool = True) -> str:
+        """The prompt as the model sees it (its chat template when it has one)."""
+        messages = as_messages(prompt)
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=generation_prompt
+            )
+        text = "\n\n".join(m["content"] for m in messages)
+        return text + "\n\n" if generation_prompt else text
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [tuple(o) for o in enc["offset_mapping"]]
+
+    def _encode(self, text: str) -> torch.Tensor:
+        return self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
+
+    def _gen_kwargs(self, max_new_tokens: int, temperature: float) -> dict:
+        kwargs = {
+            "max_new_tokens": max_new_tokens,
+            "repetition_penalty": self.repetition_penalty,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=0.95)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    # -- generation --------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
+                 stop: Sequence[str] | None = None) -> str:
+        ids = self._encode(self.render(prompt))
+        out = self.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), **self._gen_kwargs(max_new_tokens, temperature)
+        )
+        return cut_at_stop(self._decode(out[0, ids.shape[1]:]), stop)
+
+    @torch.inference_mode()
+    def generate_batch(self, prompts: Sequence[Prompt], max_new_tokens: int = 256) -> list[str]:
+        if not prompts:
+            return []
+        texts = [self.render(p) for p in prompts]
+        self.tokenizer.padding_side = "left"
+        enc = self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(self.device)
+        out = self.model.generate(**enc, **self._gen_kwargs(max_new_tokens, 0.0))
+        width = enc["input_ids"].shape[1]
+        return [self._decode(row[width:]) for row in out]
+
+    def stream(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
+               stop: Sequence[str] | None = None) -> Iterator[str]:
+        ids = self._encode(self.render(prompt))
+        yield from self._stream_ids(ids, None, max_new_tokens, temperature, stop)
+
+    def _stream_ids(self, ids, cache, max_new_tokens, temperature, stop) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
+                      past_key_values=cache, **self._gen_kwargs(max_new_tokens, temperature))
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**kwargs)
+            except BaseException as exc:  # surfaced in the caller's thread below
+                errors.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        text = ""
+        for piece in streamer:
+            if stop:
+                text += piece
+                cut = cut_at_stop(text, stop)
+                if len(cut) < len(text):
+                    tail = cut[len(text) - len(piece):]
+                    if tail:
+                        yield tail
+                    break
+            if piece:
+                yield piece
+        worker.join()
+        if errors:
+            raise errors[0]
+
+    def _decode(self, ids: torch.Tensor) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    # -- KV prefixes (memory) ----------------------------------------------------------------
+    @torch.inference_mode()
+    def prefill(self, text: str) -> KVPrefix:
+        """Run ``text`` through the model once and keep its KV cache."""
+        from transformers import DynamicCache
+
+        ids = self._encode(text)
+        cache = DynamicCache(config=self.model.config)
+        self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        keys = tuple(layer.keys for layer in cache.layers)
+        values = tuple(layer.values for layer in cache.layers)
+        return KVPrefix(ids, keys, values)
+
+    def _cache_from(self, prefix: KVPrefix):
+        from transformers import DynamicCache
+
+        # DynamicCache grows by torch.cat, which allocates new tensors, so the prefix tensors are
+        # shared safely between queries and threads.
+        return DynamicCache(ddp_cache_data=list(zip(prefix.keys, prefix.values)), config=self.model.config)
+
+    @torch.inference_mode()
+    def generate_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256, *,
+                             temperature: float = 0.0) -> str:
+        """Continue ``prefix`` (already read) with ``suffix`` and generate."""
+        ids = torch.cat([prefix.input_ids, self._encode(suffix)], dim=1)
+        out = self.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=self._cache_from(prefix),
+            **self._gen_kwargs(max_new_tokens, temperature),
+        )
+        return self._decode(out[0, ids.shape[1]:])
+
+    def stream_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256) -> Iterator[str]:
+        ids = torch.cat([prefix.input_ids, self._encode(suffix)], dim=1)
+        yield from self._stream_ids(ids, self._cache_from(prefix), max_new_tokens, 0.0, None)
+
+    def __repr__(self) -> str:
+        return f"TransformersGenerator(identity={self.identity!r}, device={self.device!r})"

@@ -1,0 +1,152 @@
+"""Compression of a corpus that does not fit the memory window: a gist per chunk, recursively."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from memorag_integrations.llm.base import TextGenerator
+from memorag_integrations.models import cache_dir
+from memorag_integrations.prompts import PROMPT_VERSION, PromptSet
+from memorag_integrations.retrieval.chunking import chunk_text
+from memorag_integrations.schema import Document
+
+logger = logging.getLogger(__name__)
+
+
+class GistCache:
+    """Gists on disk (JSON, one file per chunk), keyed by model, prompt and chunk text."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or cache_dir() / "gists"
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> str | None:
+        try:
+            return json.loads(self._path(key).read_text(encoding="utf-8"))["gist"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def put(self, key: str, gist: str) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"gist": gist}, fh, ensure_ascii=False)
+            os.replace(tmp, path)
+        except OSError as exc:  # a read-only cache only costs speed
+            logger.warning("could not cache a gist in %s: %s", self.folder, exc)
+
+
+@dataclass
+class Compressor:
+    """Fits a corpus into ``budget`` tokens of the generator: verbatim if it fits, else gists."""
+
+    generator: TextGenerator
+    chunk_tokens: int = 1536
+    gist_tokens: int = 64
+    batch_size: int = 4
+    max_levels: int = 3
+    cache: GistCache | None = None
+
+    def build_context(self, documents: Sequence[Document], prompts: PromptSet, budget: int,
+                      *, progress: bool = True) -> tuple[str, list[dict]]:
+        """Return ``(context, gists)``; ``gists`` is empty when the corpus fits as it is."""
+        verbatim = join_sections([(d.doc_id, d.text) for d in documents])
+        if self.generator.count_tokens(verbatim) <= budget:
+            return verbatim, []
+        sections = []
+        for doc in documents:
+            for start, end in chunk_text(doc.text, self._offsets, self.chunk_tokens, overlap=0):
+                sections.append({"doc_id": doc.doc_id, "start": start, "end": end, "text": doc.text[start:end]})
+        gists = self._gist_all(sections, prompts, progress, level=1)
+        for level in range(2, self.max_levels + 1):
+            context = join_sections([(g["doc_id"], g["gist"]) for g in gists])
+            if self.generator.count_tokens(context) <= budget or len(gists) == 1:
+                break
+            gists = self._gist_all(self._regroup(gists), prompts, progress, level)
+        context = join_sections([(g["doc_id"], g["gist"]) for g in gists])
+        n_tokens = self.generator.count_tokens(context)
+        if n_tokens > budget:
+            logger.warning("gists take %d tokens, over the memory budget of %d: the end is cut", n_tokens, budget)
+            context = _truncate(context, self.generator, budget)
+        return context, gists
+
+    def _offsets(self, text: str) -> list[tuple[int, int]]:
+        offsets = getattr(self.generator, "token_offsets", None)
+        if offsets is not None:
+            return offsets(text)
+        from memorag_integrations.retrieval.chunking import regex_offsets
+
+        return regex_offsets(text)
+
+    def _regroup(self, gists: list[dict]) -> list[dict]:
+        groups: list[dict] = []
+        for g in gists:
+            last = groups[-1] if groups else None
+            if (last is not None and last["doc_id"] == g["doc_id"]
+                    and self.generator.count_tokens(last["text"] + g["gist"]) <= self.chunk_tokens):
+                last["text"] += "\n" + g["gist"]
+                last["end"] = g["end"]
+            else:
+                groups.append({"doc_id": g["doc_id"], "start": g["start"], "end": g["end"], "text": g["gist"]})
+        return groups
+
+    def _gist_all(self, sections: list[dict], prompts: PromptSet, progress: bool, level: int) -> list[dict]:
+        cache = self.cache if self.cache is not None else GistCache()
+        keys = [self._key(s["text"], prompts) for s in sections]
+        results = [cache.get(k) for k in keys]
+        todo = [i for i, r in enumerate(results) if r is None]
+        logger.info("gisting %d sections (level %d), %d from cache", len(sections), level, len(sections) - len(todo))
+        bar = tqdm(total=len(todo), desc=f"gisting (level {level})", unit="chunk", disable=not progress or not todo)
+        for i in range(0, len(todo), self.batch_size):
+            batch = todo[i:i + self.batch_size]
+            outputs = self.generator.generate_batch(
+                [prompts.gist.format(text=sections[j]["text"]) for j in batch], self.gist_tokens
+            )
+            for j, out in zip(batch, outputs):
+                results[j] = out.strip() or sections[j]["text"][:200]
+                cache.put(keys[j], results[j])
+            bar.update(len(batch))
+        bar.close()
+        return [{"doc_id": s["doc_id"], "start": s["start"], "end": s["end"], "level": level, "gist": r}
+                for s, r in zip(sections, results)]
+
+    def _key(self, text: str, prompts: PromptSet) -> str:
+        ident = f"{self.generator.identity}|{PROMPT_VERSION}|{prompts.language}|{self.gist_tokens}|{text}"
+        return hashlib.sha256(ident.encode("utf-8")).hexdigest()
+
+
+def join_sections(sections: list[tuple[str | None, str]]) -> str:
+    """One text from ``(doc_id, text)`` pairs; a header marks where each document starts."""
+    if len({doc_id for doc_id, _ in sections}) <= 1:
+        return "\n\n".join(text.strip() for _, text in sections)
+    parts, current = [], object()
+    for doc_id, text in sections:
+        if doc_id != current:
+            parts.append(f"### {doc_id}")
+            current = doc_id
+        parts.append(text.strip())
+    return "\n\n".join(parts)
+
+
+def _truncate(text: str, generator: TextGenerator, budget: int) -> str:
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix within the budget
+        mid = (lo + hi + 1) // 2
+        if generator.count_tokens(text[:mid]) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]

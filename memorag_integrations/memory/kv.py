@@ -1,0 +1,99 @@
+"""Memory of kind ``kv``: the KV cache of the whole corpus (or of its gists) in a local model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from memorag_integrations.llm.transformers import KVPrefix, TransformersGenerator
+from memorag_integrations.memory.base import Memory
+from memorag_integrations.memory.gist import Compressor
+from memorag_integrations.prompts import detect_language, get_prompts
+from memorag_integrations.schema import Document
+
+
+class KVMemory(Memory):
+    """The model reads the corpus once; its KV cache is the memory, shared read-only by queries.
+
+    A corpus longer than ``max_memory_tokens`` is first compressed into gists (see
+    :class:`~memorag_integrations.memory.gist.Compressor`), which are then read the same way.
+    """
+
+    kind = "kv"
+
+    def __init__(
+        self,
+        model: TransformersGenerator | str | os.PathLike | None = None,
+        *,
+        max_memory_tokens: int = 4096,
+        gist_chunk_tokens: int = 1536,
+        gist_tokens: int = 64,
+        batch_size: int = 4,
+    ) -> None:
+        generator = model if isinstance(model, TransformersGenerator) else TransformersGenerator(model)
+        super().__init__(generator)
+        self.lm: TransformersGenerator = generator
+        self.max_memory_tokens = min(max_memory_tokens, generator.context_window - 1024)
+        self.compressor = Compressor(generator, gist_chunk_tokens, gist_tokens, batch_size)
+        self._prefix: KVPrefix | None = None
+        self._prefix_text = ""
+
+    @property
+    def is_ready(self) -> bool:
+        return self._prefix is not None
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "max_memory_tokens": self.max_memory_tokens,
+                "gist_chunk_tokens": self.compressor.chunk_tokens, "gist_tokens": self.compressor.gist_tokens}
+
+    def memorize(self, documents: Sequence[Document], *, progress: bool = True) -> None:
+        self.language = detect_language(" ".join(d.text[:2000] for d in documents))
+        prompts = get_prompts(self.language)
+        self.context, self.gists = self.compressor.build_context(
+            documents, prompts, self.max_memory_tokens, progress=progress
+        )
+        self._read(prompts)
+
+    def _read(self, prompts) -> None:
+        self._prefix_text = self.lm.render(self._messages(prompts), generation_prompt=False)
+        self._prefix = self.lm.prefill(self._prefix_text)
+
+    def _suffix(self, instruction: str) -> str:
+        messages = [*self._messages(get_prompts(self.language)), {"role": "user", "content": instruction}]
+        full = self.lm.render(messages)
+        if not full.startswith(self._prefix_text):
+            raise RuntimeError("the chat template does not extend the memory prefix; use PromptMemory instead")
+        return full[len(self._prefix_text):]
+
+    def generate(self, instruction: str, max_new_tokens: int = 256) -> str:
+        self._require_ready()
+        return self.lm.generate_from_prefix(self._prefix, self._suffix(instruction), max_new_tokens)
+
+    def stream(self, instruction: str, max_new_tokens: int = 256) -> Iterator[str]:
+        self._require_ready()
+        yield from self.lm.stream_from_prefix(self._prefix, self._suffix(instruction), max_new_tokens)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors, meta = super().state()
+        prefix = self._prefix
+        tensors = {"input_ids": prefix.input_ids.cpu()}
+        for i, (k, v) in enumerate(zip(prefix.keys, prefix.values)):
+            tensors[f"keys.{i}"] = k.cpu().contiguous()
+            tensors[f"values.{i}"] = v.cpu().contiguous()
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        super().load_state(tensors, meta)
+        prompts = get_prompts(self.language)
+        if "input_ids" not in tensors:  # saved without the cache: read the context again
+            self._read(prompts)
+            return
+        self._prefix_text = self.lm.render(self._messages(prompts), generation_prompt=False)
+        n_layers = sum(1 for name in tensors if name.startswith("keys."))
+        device = self.lm.device
+        self._prefix = KVPrefix(
+            tensors["input_ids"].to(device),
+            tuple(tensors[f"keys.{i}"].to(device) for i in range(n_layers)),
+            tuple(tensors[f"values.{i}"].to(device) for i in range(n_layers)),
+        )

@@ -1,0 +1,84 @@
+"""Plain data that flows through the engine: documents, chunks, clues, evidence, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A text to memorize. ``doc_id`` names it in evidence; ``metadata`` is kept as given."""
+
+    text: str
+    doc_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable span of one document: ``text == document.text[start:end]``."""
+
+    chunk_id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Clues:
+    """What the memory wrote for a query; each item becomes a retrieval query."""
+
+    spans: list[str] = field(default_factory=list)
+    surrogate_questions: list[str] = field(default_factory=list)
+    draft: str | None = None
+
+    def queries(self) -> list[str]:
+        items = [*self.spans, *self.surrogate_questions]
+        if self.draft:
+            items.append(self.draft)
+        return items
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A retrieved chunk with its fused score and the queries that found it."""
+
+    text: str
+    score: float
+    doc_id: str
+    char_span: tuple[int, int]
+    matched_queries: list[str] = field(default_factory=list)
+    chunk_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["char_span"] = list(self.char_span)
+        return out
+
+
+@dataclass
+class Answer:
+    """The result of :meth:`MemoRAG.answer`: text, the evidence it rests on, clues and timings (s)."""
+
+    text: str
+    evidence: list[Evidence] = field(default_factory=list)
+    clues: Clues | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    task: str = "memorag"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "text": self.text,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "clues": self.clues.to_dict() if self.clues else None,
+            "timings": dict(self.timings),
+        }

@@ -1,0 +1,30 @@
+from memorag_integrations.retrieval.fusion import FusedHit, cut_to_budget, query_weights, reciprocal_rank_fusion
+
+
+def test_rrf_merges_duplicates_and_records_which_queries_found_each_hit():
+    fused = reciprocal_rank_fusion([
+        ("q", [("a", "A", 0.9), ("b", "B", 0.8)]),
+        ("clue", [("b", "B", 0.7), ("c", "C", 0.6), ("b", "B", 0.1)]),
+    ], rrf_k=0)
+    assert [h.key for h in fused] == ["b", "a", "c"]
+    b = fused[0]
+    assert b.score == 1 / 2 + 1 / 1
+    assert b.matched_queries == ["q", "clue"]
+    assert b.query_scores == {"q": 0.8, "clue": 0.7}
+
+
+def test_original_query_weight_can_outrank_expansions():
+    rankings = [("q", [("a", None, 1.0)]), ("c1", [("b", None, 1.0)]), ("c2", [("z", None, 1.0)])]
+    weights = query_weights(["q", "c1", "c2"], "q", 2.0)
+    assert weights == [2.0, 1.0, 1.0]
+    assert reciprocal_rank_fusion(rankings, weights=weights)[0].key == "a"
+    assert reciprocal_rank_fusion(rankings, weights=[1.0, 3.0, 1.0])[0].key == "b"
+
+
+def test_budget_by_count_and_by_tokens():
+    hits = [FusedHit(i, "x" * n) for i, n in enumerate([10, 10, 10, 10])]
+    assert len(cut_to_budget(hits, k=3)) == 3
+    kept = cut_to_budget(hits, token_budget=25, count_tokens=lambda h: len(h.item))
+    assert [h.key for h in kept] == [0, 1]
+    # The first hit is always kept, even when it alone is over the budget.
+    assert len(cut_to_budget(hits, token_budget=5, count_tokens=lambda h: len(h.item))) == 1
