@@ -8,7 +8,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from memorag_integrations.errors import MemoRAGError
+from pathlib import Path
+
+from memorag_integrations.errors import MemoRAGError, StoreExistsError
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.command == "memorize":
         docs = [load_document(p) for p in args.paths]
+        if Path(args.save_dir).exists() and not args.overwrite:  # fail before loading any model
+            raise StoreExistsError(f"{args.save_dir} already exists; pass --overwrite or pick a new folder")
         memory, retriever = _components(args, memorizing=True)
         engine = MemoRAG(memory, retriever)
         engine.memorize(docs, save_dir=args.save_dir, overwrite=args.overwrite)

@@ -1,0 +1,109 @@
+"""End to end with the real embedded default (SmolLM2-135M-Instruct + all-MiniLM-L6-v2) on real text."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from memorag_integrations import Document, MemoRAG
+from memorag_integrations.memory.gist import GistCache
+from memorag_integrations.memory.kv import KVMemory
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = ["How do I leave a loop before it finishes?", "What does the assert statement do when optimisation is on?"]
+FAST = {"clue_tokens": 40, "answer_tokens": 40, "k": 3}
+
+
+@pytest.fixture(scope="module")
+def engine(reference_text, tmp_path_factory):
+    # A small memory window forces the gisting path on this ~5k-token text.
+    memory = KVMemory(max_memory_tokens=1024, gist_chunk_tokens=1024, gist_tokens=32)
+    memory.compressor.cache = GistCache(tmp_path_factory.mktemp("gists"))
+    return MemoRAG(memory, progress=False, **FAST).memorize(Document(reference_text, "langref"))
+
+
+def test_memorize_gists_the_text_that_does_not_fit(engine, reference_text):
+    memory = engine.memory
+    assert len(memory.gists) >= 3 and all(g["gist"].strip() for g in memory.gists)
+    assert memory.lm.count_tokens(memory.context) <= 1024
+    assert memory._prefix.length > 0
+    chunks = engine.retriever.chunks
+    assert all(reference_text[c.start:c.end] == c.text for c in chunks)
+    assert max(engine.retriever.embedder.tokenizer(c.text).input_ids.__len__() for c in chunks) <= 256
+
+
+def test_expand_and_retrieve(engine, reference_text):
+    clues = engine.expand(QUESTIONS[0])
+    assert clues.queries(), "the memory wrote no clue at all"
+    evidence = engine.retrieve(QUESTIONS[0], k=3, clues=clues)
+    assert 1 <= len(evidence) <= 3
+    for ev in evidence:
+        assert reference_text[ev.char_span[0]:ev.char_span[1]] == ev.text and ev.doc_id == "langref"
+        assert ev.matched_queries and set(ev.matched_queries) <= {QUESTIONS[0], *clues.queries()}
+    assert any("break" in ev.text for ev in evidence)
+
+
+def test_answer_stream_qa_and_summarize(engine):
+    answer = engine.answer(QUESTIONS[0])
+    assert answer.text and answer.evidence and set(answer.timings) == {"expand", "retrieve", "generate", "total"}
+    assert "".join(engine.stream(QUESTIONS[0])).strip() == answer.text
+    qa = engine.answer(QUESTIONS[1], task="qa")
+    assert qa.text and not qa.evidence
+    summary = engine.summarize()
+    assert summary.text and summary.evidence and summary.clues.spans
+
+
+def test_queries_do_not_mutate_the_memory(engine):
+    first = [engine.expand(q) for q in QUESTIONS]
+    second = [engine.expand(q) for q in reversed(QUESTIONS)][::-1]
+    assert first == second
+
+
+def test_concurrent_queries_match_sequential_ones(engine):
+    queries = [QUESTIONS[0], QUESTIONS[1], QUESTIONS[0]]
+    sequential = [engine.expand(q) for q in queries]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        concurrent = list(pool.map(engine.expand, queries))
+    assert concurrent == sequential
+
+
+def test_save_and_load_give_identical_answers(engine, tmp_path):
+    before = engine.answer(QUESTIONS[1])
+    folder = engine.save(tmp_path / "corpus")
+    assert (folder / "memory.safetensors").is_file()
+    for path in folder.iterdir():
+        assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
+    loaded = MemoRAG.load(folder, progress=False, **FAST)
+    assert loaded.memory.context == engine.memory.context
+    after = loaded.answer(QUESTIONS[1])
+    assert after.text == before.text and after.evidence == before.evidence and after.clues == before.clues
+
+    # Without the KV cache the memory is read again on load, with the same result.
+    light = engine.save(tmp_path / "light", include_kv=False)
+    assert not (light / "memory.safetensors").exists()
+    assert MemoRAG.load(light, progress=False, **FAST).expand(QUESTIONS[1]) == before.clues
+
+
+def test_many_documents_fit_without_gisting(reference_text):
+    docs = [Document(reference_text[:1500], "part-a"), Document(reference_text[1500:3000], "part-b")]
+    engine = MemoRAG(KVMemory(max_memory_tokens=2048), progress=False, **FAST).memorize(docs)
+    assert engine.memory.gists == [] and "### part-a" in engine.memory.context
+    evidence = engine.retrieve("assert statement", k=4)
+    assert {e.doc_id for e in evidence} <= {"part-a", "part-b"}
+    for e in evidence:
+        source = docs[0] if e.doc_id == "part-a" else docs[1]
+        assert source.text[e.char_span[0]:e.char_span[1]] == e.text
+
+
+def test_chinese_corpus_uses_chinese_prompts():
+    text = "长城是中国古代的军事防御工程，全长两万多公里。它始建于春秋战国时期，明朝时大规模重修。"
+    engine = MemoRAG(KVMemory(max_memory_tokens=1024), progress=False, **FAST).memorize(text)
+    assert engine.memory.language == "zh" and "请仔细阅读" in engine.memory._prefix_text
+    answer = engine.answer("长城有多长？")
+    assert answer.text and answer.evidence[0].text.startswith("长城")
+
+
+def test_answer_to_dict_is_json(engine):
+    data = json.loads(json.dumps(engine.answer(QUESTIONS[1], task="qa").to_dict()))
+    assert data["task"] == "qa" and data["text"]
