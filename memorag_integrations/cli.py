@@ -8,9 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pathlib import Path
-
-from memorag_integrations.errors import MemoRAGError, StoreExistsError
+from memorag_integrations.errors import MemoRAGError
+from memorag_integrations.store import check_writable
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -88,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.command == "memorize":
         docs = [load_document(p) for p in args.paths]
-        if Path(args.save_dir).exists() and not args.overwrite:  # fail before loading any model
-            raise StoreExistsError(f"{args.save_dir} already exists; pass --overwrite or pick a new folder")
+        check_writable(args.save_dir, overwrite=args.overwrite)  # fail before loading any model
         memory, retriever = _components(args, memorizing=True)
         engine = MemoRAG(memory, retriever)
         engine.memorize(docs, save_dir=args.save_dir, overwrite=args.overwrite)

@@ -20,7 +20,7 @@ from memorag_integrations.prompts import PromptSet, detect_language, format_evid
 from memorag_integrations.retrieval.fusion import cut_to_budget, query_weights, reciprocal_rank_fusion
 from memorag_integrations.retrieval.retriever import DenseRetriever
 from memorag_integrations.schema import Answer, Clues, Document, Evidence
-from memorag_integrations.store import check_same, read_manifest, write_atomically
+from memorag_integrations.store import check_same, check_writable, read_manifest, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ class MemoRAG:
         result is also saved there.
         """
         docs = as_documents(inputs)
-        if save_dir is not None and Path(save_dir).exists() and not overwrite:
-            self._refuse_existing(save_dir)
+        if save_dir is not None:  # fail before the long read, not after it
+            check_writable(save_dir, overwrite=overwrite)
         t0 = time.perf_counter()
         self.memory.memorize(docs, progress=self.progress)
         self.retriever.clear()
@@ -333,12 +333,6 @@ class MemoRAG:
         if content_hash(engine.documents) != manifest.get("content_sha256"):
             raise CorruptStoreError(f"{folder}/{DOCUMENTS_FILE} does not match the manifest; memorize again")
         return engine
-
-    @staticmethod
-    def _refuse_existing(folder) -> None:
-        from memorag_integrations.errors import StoreExistsError
-
-        raise StoreExistsError(f"{folder} already exists; pass overwrite=True (CLI: --overwrite) or pick a new folder")
 
     def __repr__(self) -> str:
         return (f"MemoRAG(memory={self.memory!r}, retriever={self.retriever!r}, generator={self.generator!r}, "

@@ -32,17 +32,23 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_writable(folder: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Refuse an existing folder unless ``overwrite``, and never replace a folder that is not a corpus."""
+    folder = Path(folder)
+    if folder.exists() and not overwrite:
+        raise StoreExistsError(f"{folder} already exists; pass overwrite=True (CLI: --overwrite) or pick a new folder")
+    if folder.exists() and not (folder / MANIFEST).is_file():
+        raise StoreExistsError(f"{folder} exists and is not a saved corpus; refusing to replace it")
+    return folder
+
+
 def write_atomically(folder: str | os.PathLike, fill: Callable[[Path], dict[str, Any]], *,
                      overwrite: bool = False) -> Path:
     """Fill a temporary sibling folder, then swap it in; a crash leaves the old folder as it was.
 
     ``fill(tmp)`` writes the files and returns the manifest; checksums are added here.
     """
-    folder = Path(folder)
-    if folder.exists() and not overwrite:
-        raise StoreExistsError(f"{folder} already exists; pass overwrite=True (CLI: --overwrite) or pick a new folder")
-    if folder.exists() and not (folder / MANIFEST).is_file():
-        raise StoreExistsError(f"{folder} exists and is not a saved corpus; refusing to replace it")
+    folder = check_writable(folder, overwrite=overwrite)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
