@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memorag_integrations.errors import MissingDependencyError
+from memorag_integrations.store import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def converted_gguf_dir(folder: Path, gguf_file: str) -> Path:
     The cache key hashes the GGUF's bytes, so a changed file is converted again.
     """
     gguf_path = Path(folder) / gguf_file
-    digest = _file_digest(gguf_path)[:16]
+    digest = file_sha256(gguf_path)[:16]
     target = cache_dir() / "converted" / f"{gguf_path.stem}-{digest}"
     if (target / "config.json").is_file():
         return target
@@ -120,10 +120,3 @@ def converted_gguf_dir(folder: Path, gguf_file: str) -> Path:
         raise
     return target
 
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
