@@ -180,3 +180,14 @@ def test_gisting_when_the_corpus_exceeds_the_memory_window(tmp_path):
 def test_repr_shows_configuration():
     engine = make_engine()
     assert "scripted-test-model" in repr(engine) and "hash-embedder" in repr(engine)
+
+
+def test_second_level_gisting_merges_only_as_much_as_the_budget_needs(tmp_path):
+    from memorag_integrations.memory.gist import Compressor, GistCache
+
+    compressor = Compressor(ScriptedGenerator(), chunk_tokens=400, gist_tokens=10, cache=GistCache(tmp_path))
+    gists = [{"doc_id": "d", "start": i, "end": i + 1, "gist": "word " * 20} for i in range(12)]
+    groups = compressor._regroup(gists, target_tokens=30)  # one gist is 25 tokens to this generator
+    assert [g["text"].count("\n") for g in groups] == [1] * 6  # pairs, not one huge group
+    assert len(compressor._regroup(gists, target_tokens=1000)) == 1
+    assert len(compressor._regroup([{**g, "doc_id": str(i % 2)} for i, g in enumerate(gists)], 1000)) == 12

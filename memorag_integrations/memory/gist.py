@@ -73,9 +73,13 @@ class Compressor:
         gists = self._gist_all(sections, prompts, progress, level=1)
         for level in range(2, self.max_levels + 1):
             context = join_sections([(g["doc_id"], g["gist"]) for g in gists])
-            if self.generator.count_tokens(context) <= budget or len(gists) == 1:
+            n_tokens = self.generator.count_tokens(context)
+            if n_tokens <= budget or len(gists) == 1:
                 break
-            gists = self._gist_all(self._regroup(gists), prompts, progress, level)
+            # Merge only as much as needed: about budget/gist_tokens groups, so the next level's
+            # gists fill the budget instead of collapsing the corpus into a handful of lines.
+            groups = max(1, budget // (self.gist_tokens + 8))
+            gists = self._gist_all(self._regroup(gists, -(-n_tokens // groups)), prompts, progress, level)
         context = join_sections([(g["doc_id"], g["gist"]) for g in gists])
         n_tokens = self.generator.count_tokens(context)
         if n_tokens > budget:
@@ -91,16 +95,20 @@ class Compressor:
 
         return regex_offsets(text)
 
-    def _regroup(self, gists: list[dict]) -> list[dict]:
+    def _regroup(self, gists: list[dict], target_tokens: int) -> list[dict]:
+        """Consecutive gists of one document, grouped until a group holds ``target_tokens``."""
         groups: list[dict] = []
         for g in gists:
+            size = self.generator.count_tokens(g["gist"])
             last = groups[-1] if groups else None
-            if (last is not None and last["doc_id"] == g["doc_id"]
-                    and self.generator.count_tokens(last["text"] + g["gist"]) <= self.chunk_tokens):
+            if (last is not None and last["doc_id"] == g["doc_id"] and last["tokens"] < target_tokens
+                    and last["tokens"] + size <= self.chunk_tokens):
                 last["text"] += "\n" + g["gist"]
                 last["end"] = g["end"]
+                last["tokens"] += size
             else:
-                groups.append({"doc_id": g["doc_id"], "start": g["start"], "end": g["end"], "text": g["gist"]})
+                groups.append({"doc_id": g["doc_id"], "start": g["start"], "end": g["end"], "text": g["gist"],
+                               "tokens": size})
         return groups
 
     def _gist_all(self, sections: list[dict], prompts: PromptSet, progress: bool, level: int) -> list[dict]:
