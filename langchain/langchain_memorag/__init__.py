@@ -1,0 +1,1 @@
+"""MemoRAG for LangChain: retriever, chain and agent tool over the memorag_integrations engine."""

@@ -1,0 +1,1 @@
+"""MemoRAG for LlamaIndex (retrievers)."""
