@@ -120,3 +120,100 @@ def converted_gguf_dir(folder: Path, gguf_file: str) -> Path:
         raise
     return target
 
+
+
+# -- hardware: every GPU path is feature-detected, never required ----------------------------------
+def package_available(name: str) -> bool:
+    """Whether ``name`` can be imported, without importing it (flash-attn imports are slow)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def is_cuda(device: str | None) -> bool:
+    return str(device or "").startswith("cuda") and cuda_available()
+
+
+def pick_dtype(device: str, dtype=None):
+    """The requested dtype, else bfloat16 (float16 without bf16 support) on CUDA; None on CPU,
+    which keeps the checkpoint's own dtype."""
+    import torch
+
+    if isinstance(dtype, str) and dtype != "auto":
+        return getattr(torch, dtype)
+    if dtype is not None or not is_cuda(device):
+        return dtype
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def pick_attn_implementation(device: str, dtype=None) -> str:
+    """FlashAttention-2 when flash-attn is installed, the device is CUDA and the dtype is half
+    precision (all three are its requirements); PyTorch's SDPA otherwise."""
+    import torch
+
+    half = dtype in (torch.float16, torch.bfloat16)
+    if is_cuda(device) and half and package_available("flash_attn"):
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def quantization_config(load_in_4bit: bool, compute_dtype=None):
+    """A bitsandbytes 4-bit (NF4) config when asked for; never chosen on the user's behalf."""
+    if not load_in_4bit:
+        return None
+    from memorag_integrations.errors import InvalidInputError, require
+
+    require("bitsandbytes", "gpu", "4-bit loading")
+    if not cuda_available():
+        raise InvalidInputError("4-bit loading through bitsandbytes needs a CUDA GPU; drop load_in_4bit=True on a CPU")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
+
+
+def model_load_kwargs(device: str, *, dtype=None, device_map=None, load_in_4bit: bool = False,
+                      attn_implementation: str | None = None, trust_remote_code: bool = False,
+                      extra: dict | None = None) -> dict:
+    """Keyword arguments for ``from_pretrained``: dtype, attention kernel, device map, 4-bit.
+
+    ``extra`` (the user's ``model_kwargs``) wins over every choice made here.
+    """
+    chosen = pick_dtype(device, dtype)
+    kwargs: dict = {"trust_remote_code": trust_remote_code,
+                    "attn_implementation": attn_implementation or pick_attn_implementation(device, chosen)}
+    if chosen is not None:
+        kwargs["dtype"] = chosen
+    quant = quantization_config(load_in_4bit, chosen)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        device_map = device_map or {"": device}  # quantized weights are placed while loading
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    kwargs.update(extra or {})
+    return kwargs
+
+
+def free_gpu_memory(device: str) -> int | None:
+    """Free bytes on a CUDA device, or None for other devices."""
+    if not is_cuda(device):
+        return None
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return int(free)
+
+
+def auto_batch_size(device: str, bytes_per_item: int, *, cpu: int = 4, cap: int = 64, share: float = 0.5) -> int:
+    """How many sequences to generate at once: ``cpu`` on a CPU (more only adds padding work
+    there), else as many as fit in ``share`` of the free GPU memory, between 1 and ``cap``."""
+    free = free_gpu_memory(device)
+    if free is None:
+        return cpu
+    return max(1, min(cap, int(free * share) // max(1, bytes_per_item)))

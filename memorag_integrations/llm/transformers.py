@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
-from memorag_integrations.models import converted_gguf_dir, resolve_lm
+from memorag_integrations.models import auto_batch_size, converted_gguf_dir, model_load_kwargs, resolve_lm
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ class TransformersGenerator(TextGenerator):
 
     ``model`` is None (the embedded SmolLM2-135M-Instruct), a GGUF file, a local folder or a
     Hugging Face model id. GGUF files are de-quantised once and cached (see ``models.cache_dir``).
+
+    GPU options are detected, never required: on CUDA the dtype defaults to bfloat16 (float16
+    without bf16) and attention to FlashAttention-2 when flash-attn is installed (SDPA otherwise);
+    ``device_map`` (e.g. ``"auto"``) spreads a large model over devices; ``load_in_4bit`` quantizes
+    through bitsandbytes, only when asked. On a CPU the checkpoint's dtype and SDPA are kept.
     """
 
     def __init__(
@@ -43,6 +48,9 @@ class TransformersGenerator(TextGenerator):
         *,
         device: str | None = None,
         dtype: torch.dtype | str | None = None,
+        device_map: str | dict | None = None,
+        load_in_4bit: bool = False,
+        attn_implementation: str | None = None,
         repetition_penalty: float = 1.1,
         trust_remote_code: bool = False,
         model_kwargs: dict | None = None,
@@ -53,12 +61,17 @@ class TransformersGenerator(TextGenerator):
         if gguf_file is not None:
             location = converted_gguf_dir(Path(location), gguf_file)
         self.identity = identity
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        kwargs = {"trust_remote_code": trust_remote_code, **(model_kwargs or {})}
-        if dtype is not None:
-            kwargs["dtype"] = dtype
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        kwargs = model_load_kwargs(device, dtype=dtype, device_map=device_map, load_in_4bit=load_in_4bit,
+                                   attn_implementation=attn_implementation, trust_remote_code=trust_remote_code,
+                                   extra=model_kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
-        self.model = AutoModelForCausalLM.from_pretrained(location, **kwargs).to(self.device).eval()
+        self.model = _load_model(AutoModelForCausalLM, location, kwargs, chosen_attn=attn_implementation is None)
+        if "device_map" not in kwargs:
+            self.model.to(device)
+        self.model.eval()
+        # With a device map the inputs go where the embeddings are.
+        self.device = str(self.model.device) if "device_map" in kwargs else device
         self.repetition_penalty = repetition_penalty
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 4096))
         if self.tokenizer.pad_token_id is None:
@@ -77,6 +90,19 @@ class TransformersGenerator(TextGenerator):
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token takes (keys and values of every layer)."""
+        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        return 2 * cfg.num_hidden_layers * heads * head_dim * self.model.dtype.itemsize
+
+    def suggest_batch_size(self, tokens_per_item: int) -> int:
+        """Sequences of ``tokens_per_item`` to generate at once: by free GPU memory, 4 on a CPU.
+
+        The KV cache is counted three times over to leave room for activations and logits."""
+        return auto_batch_size(self.device, 3 * tokens_per_item * self.kv_bytes_per_token())
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -197,3 +223,17 @@ class TransformersGenerator(TextGenerator):
 
     def __repr__(self) -> str:
         return f"TransformersGenerator(identity={self.identity!r}, device={self.device!r})"
+
+
+def _load_model(auto_cls, location, kwargs: dict, *, chosen_attn: bool):
+    try:
+        return auto_cls.from_pretrained(location, **kwargs)
+    except ValueError as exc:
+        # Some (remote-code) architectures lack SDPA/FlashAttention; fall back to their default
+        # kernel, but only when the kernel was our choice and not the user's.
+        message = str(exc).lower()
+        if not chosen_attn or not ("attn" in message or "attention" in message):
+            raise
+        logger.warning("attention kernel %r not supported (%s); using the model's default",
+                       kwargs.get("attn_implementation"), exc)
+        return auto_cls.from_pretrained(location, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})

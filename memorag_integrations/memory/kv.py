@@ -29,12 +29,14 @@ class KVMemory(Memory):
         max_memory_tokens: int = 4096,
         gist_chunk_tokens: int = 1536,
         gist_tokens: int = 64,
-        batch_size: int = 4,
+        batch_size: int | None = None,
     ) -> None:
         generator = model if isinstance(model, TransformersGenerator) else TransformersGenerator(model)
         super().__init__(generator)
         self.lm: TransformersGenerator = generator
         self.max_memory_tokens = min(max_memory_tokens, generator.context_window - 1024)
+        # Gisting batch: by free GPU memory, 4 on a CPU (see TransformersGenerator.suggest_batch_size).
+        batch_size = batch_size or generator.suggest_batch_size(gist_chunk_tokens + gist_tokens)
         self.compressor = Compressor(generator, gist_chunk_tokens, gist_tokens, batch_size)
         self._prefix: KVPrefix | None = None
         self._prefix_text = ""
