@@ -1,0 +1,74 @@
+"""``create_memorag_chain``: question -> MemoRAG retrieval -> grounded answer, as one LCEL Runnable."""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import BasePromptTemplate
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+
+from memorag_integrations.errors import InvalidInputError
+from memorag_integrations.prompts import detect_language, format_evidence, get_prompts
+from memorag_integrations.schema import Clues
+
+from langchain_memorag.retriever import TASKS, MemoRAGRetriever
+
+
+def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, task: str = "memorag",
+                         prompt: BasePromptTemplate | None = None) -> Runnable:
+    """An LCEL chain from a question (a string, or ``{"question": ...}``) to
+    ``{"answer": str, "context": list[Document], "clues": dict}``.
+
+    ``.stream`` / ``.astream`` yield ``{"context", "clues"}`` once retrieval is done, then the
+    answer as ``{"answer": piece}`` chunks as the model writes them. ``task="summarize"`` summarises
+    the corpus (the question, optional, is added as an instruction). ``prompt`` replaces the core's
+    answer prompt; it receives ``context`` (numbered passages) and ``question``.
+    """
+    if task not in TASKS:
+        raise InvalidInputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    if not isinstance(retriever, MemoRAGRetriever):
+        raise InvalidInputError(f"expected a MemoRAGRetriever, got {type(retriever).__name__}")
+    language = retriever.engine.memory.language
+
+    def as_question(value: Any) -> dict[str, str]:
+        if isinstance(value, dict):
+            value = value.get("question", value.get("input"))
+        if not isinstance(value, str) or (task == "memorag" and not value.strip()):
+            raise InvalidInputError("give the chain a non-empty question (a string or {'question': ...})")
+        return {"question": value.strip()}
+
+    def core_prompt(inputs: dict[str, Any]) -> list[HumanMessage]:
+        question = inputs["question"]
+        prompts = get_prompts(detect_language(question) if question else language)
+        passages = format_evidence([d.page_content for d in inputs["context"]], prompts)
+        if task == "summarize":
+            text = prompts.summary.format(evidence=passages) + (f"\n\n{question}" if question else "")
+        else:
+            text = prompts.answer.format(evidence=passages, query=question)
+        return [HumanMessage(content=text)]
+
+    if prompt is None:
+        answer: Runnable = RunnableLambda(core_prompt, name="memorag_prompt") | llm | StrOutputParser()
+    else:
+        variables = RunnableLambda(lambda x: {"question": x["question"], "context": format_evidence(
+            [d.page_content for d in x["context"]], get_prompts(language))}, name="memorag_prompt_variables")
+        answer = variables | prompt | llm | StrOutputParser()
+
+    chain = (
+        RunnableLambda(as_question, name="memorag_question")
+        | RunnablePassthrough.assign(context=itemgetter("question") | retriever.bind(task=task))
+        | RunnablePassthrough.assign(clues=RunnableLambda(_clues_of, name="memorag_clues"))
+        | RunnablePassthrough.assign(answer=answer)
+    ).pick(["answer", "context", "clues"])
+    return chain.with_config(run_name="memorag_chain")
+
+
+def _clues_of(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The clues behind the retrieved documents (every document carries them in its metadata)."""
+    docs: list[Document] = inputs["context"]
+    return dict(docs[0].metadata["clues"]) if docs else Clues().to_dict()
