@@ -1,0 +1,177 @@
+"""Saving a MemoRAG query engine: the core's store format plus LlamaIndex's storage context.
+
+The folder holds ``manifest.json`` (format version, embedder identity and chunking, memory kind
+and model, engine settings, checksums), ``documents.jsonl``, ``memory.json`` (+
+``memory.safetensors`` for a KV memory) and ``index/`` (LlamaIndex's docstore, index store and
+vector store). Written atomically; no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core import StorageContext, load_index_from_storage
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.llms import LLM
+from llama_index.retrievers.memorag import MemoRAGRetriever
+from llama_index.retrievers.memorag.defaults import as_memory
+from llama_index.retrievers.memorag.embedding import MemoRAGEmbedding, core_embedder
+
+from memorag_integrations.engine import MemoRAG, content_hash
+from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
+                                         MissingDependencyError)
+from memorag_integrations.memory.base import Memory
+from memorag_integrations.models import DEFAULT_EMBEDDER, DEFAULT_LM
+from memorag_integrations.retrieval.retriever import DenseRetriever
+from memorag_integrations.schema import Document
+from memorag_integrations.store import check_same, file_sha256, read_manifest, write_atomically
+
+if TYPE_CHECKING:
+    from llama_index.query_engine.memorag.base import MemoRAGQueryEngine
+
+ADAPTER = "llama_index"
+INDEX_DIR = "index"
+DOCUMENTS_FILE = "documents.jsonl"
+MEMORY_META = "memory.json"
+MEMORY_TENSORS = "memory.safetensors"
+ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "clue_tokens", "answer_tokens")
+MEMORY_OPTIONS = ("max_memory_tokens", "gist_chunk_tokens", "gist_tokens")
+
+
+def persist_engine(engine: MemoRAGQueryEngine, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    retriever = engine.retriever
+    core = retriever.engine
+    if retriever.index is None:
+        raise InvalidInputError("this retriever searches a plain retriever, not a VectorStoreIndex, so its "
+                                "storage cannot be saved; build it from a VectorStoreIndex to persist it")
+    if not core.memory.is_ready:
+        raise InvalidInputError("nothing is memorized yet: build the engine with from_documents(...) first")
+    index = retriever.index
+
+    def fill(tmp: Path) -> dict[str, Any]:
+        from safetensors.torch import save_file
+
+        with open(tmp / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
+            for d in core.documents:
+                fh.write(json.dumps({"doc_id": d.doc_id, "text": d.text, "metadata": d.metadata},
+                                    ensure_ascii=False) + "\n")
+        tensors, meta = core.memory.state()
+        (tmp / MEMORY_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        if tensors:
+            save_file(tensors, str(tmp / MEMORY_TENSORS))
+        index.storage_context.persist(persist_dir=str(tmp / INDEX_DIR))
+        return {
+            "adapter": ADAPTER, "library": _version(),
+            "memory": core.memory.config(), "retriever": core.retriever.config(),
+            "vector_store": type(index.vector_store).__name__, "index_id": index.index_id,
+            "index_files": _index_files(tmp / INDEX_DIR),
+            "engine": {**{name: getattr(core, name) for name in ENGINE_OPTIONS},
+                       "similarity_top_k": retriever.similarity_top_k, "per_query_top_k": retriever.per_query_top_k,
+                       "task": engine.task},
+            "documents": len(core.documents), "content_sha256": content_hash(core.documents),
+        }
+
+    return write_atomically(folder, fill, overwrite=overwrite)
+
+
+def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm: LLM | None = None,
+                memory: Memory | LLM | None = None, embed_model: BaseEmbedding | None = None,
+                vector_store: Any = None, streaming: bool = False, **options: Any) -> MemoRAGQueryEngine:
+    """Load what :func:`persist_engine` wrote.
+
+    The embedding model named in the manifest is rebuilt when it is the offline default; any other
+    must be passed as ``embed_model`` and must be the same one, else
+    :class:`~memorag_integrations.errors.IncompatibleStoreError` names the difference. Likewise
+    ``memory`` (a memory or a LlamaIndex LLM for a saved prompt memory). ``vector_store`` is
+    needed only for stores other than the simple and FAISS ones. ``options`` override the saved
+    engine settings (``k``, ``task``, ``similarity_top_k``...).
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest.get("adapter") != ADAPTER:
+        raise IncompatibleStoreError(f"{folder} was not saved by the LlamaIndex adapter; load it with "
+                                     "memorag_integrations.MemoRAG.load instead")
+    _check_index_files(folder / INDEX_DIR, manifest.get("index_files", {}))
+    saved = {**manifest["engine"], **options}
+    task = saved.pop("task")
+    retriever_options = {name: saved.pop(name) for name in ("similarity_top_k", "per_query_top_k")}
+
+    chunking = manifest["retriever"]
+    if embed_model is None:
+        if chunking["embedder"] != DEFAULT_EMBEDDER:
+            raise IncompatibleStoreError(f"{folder} was indexed with the embedding model {chunking['embedder']!r}: "
+                                         "pass that model as embed_model=... to load()")
+        embed_model = MemoRAGEmbedding()
+    chunker = DenseRetriever(core_embedder(embed_model), chunk_tokens=chunking["chunk_tokens"],
+                             chunk_overlap=chunking["chunk_overlap"])
+    check_same(chunking, chunker.config(), "embedding model or chunking", folder)
+    mem = _memory(manifest["memory"], memory, folder)
+    check_same(manifest["memory"], mem.config(), "memory model or settings", folder)
+
+    core = MemoRAG(mem, chunker, **saved)
+    try:
+        with open(folder / DOCUMENTS_FILE, encoding="utf-8") as fh:
+            core.documents = [Document(**json.loads(line)) for line in fh if line.strip()]
+        tensors = {}
+        if (folder / MEMORY_TENSORS).exists():
+            from safetensors.torch import load_file
+
+            tensors = load_file(str(folder / MEMORY_TENSORS))
+        mem.load_state(tensors, json.loads((folder / MEMORY_META).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptStoreError(f"{folder} could not be read ({exc}); build the engine again") from exc
+    if content_hash(core.documents) != manifest.get("content_sha256"):
+        raise CorruptStoreError(f"{folder}/{DOCUMENTS_FILE} does not match the manifest; build the engine again")
+
+    index_dir = str(folder / INDEX_DIR)
+    storage = StorageContext.from_defaults(persist_dir=index_dir,
+                                           vector_store=vector_store or _saved_vector_store(manifest, index_dir))
+    index = load_index_from_storage(storage, index_id=manifest["index_id"], embed_model=embed_model)
+    retriever = MemoRAGRetriever(core, index, **retriever_options)
+    return cls(retriever, llm, task=task, streaming=streaming)
+
+
+def _memory(config: dict[str, Any], memory: Memory | LLM | None, folder: Path) -> Memory:
+    options = {name: config[name] for name in MEMORY_OPTIONS if name in config}
+    if memory is not None:
+        return as_memory(memory, **options)
+    if config["kind"] == "kv" and config["model"] == DEFAULT_LM:
+        return as_memory(None, **options)
+    raise IncompatibleStoreError(f"{folder} holds a {config['kind']!r} memory of {config['model']!r}: pass the "
+                                 "same memory (or, for a prompt memory, the same LlamaIndex LLM) as memory=...")
+
+
+def _saved_vector_store(manifest: dict[str, Any], index_dir: str) -> Any:
+    kind = manifest.get("vector_store")
+    if kind == "SimpleVectorStore":
+        return None  # the storage context reads it from the folder
+    if kind == "FaissVectorStore":
+        try:
+            from llama_index.vector_stores.faiss import FaissVectorStore
+        except ImportError as exc:
+            raise MissingDependencyError("the index was saved with FAISS: pip install llama-index-vector-stores-faiss"
+                                         ) from exc
+        return FaissVectorStore.from_persist_dir(index_dir)
+    raise InvalidInputError(f"the index was saved with a {kind}; pass the same vector_store=... to load()")
+
+
+def _index_files(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): file_sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _check_index_files(root: Path, expected: dict[str, str]) -> None:
+    for name, digest in expected.items():
+        path = root / name
+        if not path.is_file():
+            raise CorruptStoreError(f"{path} is missing; the saved engine is incomplete, build it again")
+        if file_sha256(path) != digest:
+            raise CorruptStoreError(f"{path} does not match its checksum in the manifest; build the engine again")
+
+
+def _version() -> str:
+    from memorag_integrations import __version__
+
+    return __version__
