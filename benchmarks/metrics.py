@@ -1,0 +1,104 @@
+"""Evidence recall (by id or by character-span overlap), SQuAD exact match / token F1, ROUGE-L."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+
+Span = tuple[str, int, int]  # (doc_id, start, end)
+
+
+def overlaps(a: Span, b: Span) -> bool:
+    """True when two spans of the same document share at least one character."""
+    return a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
+
+
+def groups_hit(retrieved: Sequence[Span], gold: Sequence[Sequence[Span]], k: int) -> list[bool]:
+    """For each gold group (alternative spans of one piece of evidence): is any of its spans
+    overlapped by one of the first ``k`` retrieved spans?"""
+    top = list(retrieved)[:k]
+    return [any(overlaps(r, g) for r in top for g in group) for group in gold]
+
+
+def recall_all(retrieved: Sequence[Span], gold: Sequence[Sequence[Span]], k: int) -> float:
+    """1.0 when every gold group is hit within the top ``k`` (hotpot: "both golds")."""
+    return float(all(groups_hit(retrieved, gold, k))) if gold else 0.0
+
+
+def recall_any(retrieved: Sequence[Span], gold: Sequence[Sequence[Span]], k: int) -> float:
+    """1.0 when at least one gold group is hit within the top ``k``."""
+    return float(any(groups_hit(retrieved, gold, k)))
+
+
+def recall_by_id(retrieved_ids: Sequence[str], gold_ids: Sequence[str], k: int) -> float:
+    """1.0 when any gold id is among the first ``k`` (de-duplicated) retrieved ids."""
+    top = list(dict.fromkeys(retrieved_ids))[:k]
+    return float(any(g in top for g in gold_ids))
+
+
+# -- answers ---------------------------------------------------------------------------------------
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    return max((float(normalize_answer(prediction) == normalize_answer(a)) for a in answers), default=0.0)
+
+
+def _f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
+    common = Counter(pred_tokens) & Counter(gold_tokens)
+    same = sum(common.values())
+    if not pred_tokens or not gold_tokens:
+        return float(pred_tokens == gold_tokens)
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    """SQuAD token F1 against the best-matching gold answer."""
+    pred = normalize_answer(prediction).split()
+    return max((_f1(pred, normalize_answer(a).split()) for a in answers), default=0.0)
+
+
+def _lcs_length(a: list[str], b: list[str]) -> int:
+    if len(a) < len(b):
+        a, b = b, a
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b, 1):
+            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
+
+
+def _rouge_tokens(text: str) -> list[str]:
+    # As rouge-score does without stemming: lower case, runs of letters and digits.
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def rouge_l(prediction: str, answers: Sequence[str]) -> float:
+    """ROUGE-L F1 (longest common subsequence of tokens), best over the gold answers."""
+    pred = _rouge_tokens(prediction)
+    best = 0.0
+    for answer in answers:
+        gold = _rouge_tokens(answer)
+        lcs = _lcs_length(pred, gold) if pred and gold else 0
+        if lcs:
+            precision, recall = lcs / len(pred), lcs / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None

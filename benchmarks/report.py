@@ -1,0 +1,186 @@
+"""Results as files: full JSON, a Markdown table, and PNG plots (recall@k per method; latency)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# Columns of the Markdown table, in order, when a suite has them: (field, header).
+COLUMNS = [
+    ("recall_any@3", "R@3 any"), ("recall_any@5", "R@5 any"), ("recall_any@10", "R@10 any"),
+    ("recall_all@3", "R@3 both"), ("recall_all@5", "R@5 both"), ("recall_all@10", "R@10 both"),
+    ("recall@1", "R@1"), ("recall@5", "R@5"), ("recall@10", "R@10"),
+    ("em", "EM"), ("f1", "F1"), ("rougeL", "ROUGE-L"),
+    ("retrieval_s", "retrieval s/q"), ("answer_s", "answer s/q"), ("n", "n"),
+]
+
+
+def write(result: dict[str, Any], folder: Path, *, tag: str) -> list[Path]:
+    """Write ``{tag}.json``, ``{tag}.md`` and ``{tag}.png`` (when there is something to plot)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{tag}.json", folder / f"{tag}.md"]
+    paths[0].write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    paths[1].write_text(markdown(result, tag), encoding="utf-8")
+    png = folder / f"{tag}.png"
+    if (plot_latency if result.get("suite") == "speed" else plot_recall)(result, png, tag):
+        paths.append(png)
+    return paths
+
+
+def table(summary: dict[str, dict[str, float]]) -> str:
+    """A Markdown table: one row per method, the columns the summary has."""
+    present = [(key, head) for key, head in COLUMNS if any(key in row for row in summary.values())]
+    lines = ["| method | " + " | ".join(h for _, h in present) + " |",
+             "| --- | " + " | ".join("---:" for _ in present) + " |"]
+    for method, row in summary.items():
+        cells = [_cell(row.get(key), key) for key, _ in present]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None, key: str) -> str:
+    if value is None:
+        return "–"
+    if key == "n":
+        return str(int(value))
+    return f"{value:.2f}" if key.endswith("_s") else f"{value:.3f}"
+
+
+def markdown(result: dict[str, Any], tag: str) -> str:
+    env = result.get("environment", {})
+    parts = [f"# {tag}", ""]
+    if result.get("suite") == "speed":
+        parts.append(speed_table(result))
+    else:
+        parts.append(table(result["summary"]))
+        for key in ("by_haystack_words", "by_depth"):
+            if key in result:
+                parts += ["", f"recall_any@5 {key.replace('_', ' ')}:", "", group_table(result[key])]
+    parts += ["", f"Machine: {env.get('machine')}, {env.get('cpus')} CPUs, Python {env.get('python')}, "
+                  f"torch {env.get('torch')}; load average {env.get('load_average_1_5_15')} at {env.get('date')}; "
+                  f"wall {result.get('wall_s')} s.", ""]
+    return "\n".join(parts)
+
+
+def group_table(groups: dict[str, dict[str, float]]) -> str:
+    keys = sorted({g for row in groups.values() for g in row}, key=lambda g: float(g) if _is_number(g) else 0)
+    lines = ["| method | " + " | ".join(keys) + " |", "| --- | " + " | ".join("---:" for _ in keys) + " |"]
+    lines += [f"| {m} | " + " | ".join(f"{row[g]:.2f}" if g in row else "–" for g in keys) + " |"
+              for m, row in groups.items()]
+    return "\n".join(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def speed_table(result: dict[str, Any]) -> str:
+    lines = ["| backend | doc tokens | memorize tok/s | load s | folder KB / 1k tok | p50 expand | p50 retrieve | "
+             "p50 generate | p50 total | p95 total | uncached p50 total | uncached / cached | peak RSS MB |",
+             "| --- | " + " | ".join("---:" for _ in range(12)) + " |"]
+    for row in result["runs"]:
+        p50, p95 = row["latency_p50_s"], row["latency_p95_s"]
+        uncached = row.get("uncached_p50_s", {}).get("total")
+        ratio = f"{uncached / p50['total']:.1f}×" if uncached and p50.get("total") else "–"
+        lines.append(
+            f"| {row['backend']} | {row['document_tokens']} | {row['memorize_tokens_per_s']:.0f} | {row['load_s']:.2f} "
+            f"| {row['folder_kb_per_1k_tokens']:.0f} | {p50['expand']:.2f} | {p50['retrieve']:.3f} | "
+            f"{p50['generate']:.2f} | {p50['total']:.2f} | {p95['total']:.2f} | "
+            f"{uncached if uncached is None else f'{uncached:.2f}'} | {ratio} | {row['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot_recall(result: dict[str, Any], path: Path, title: str) -> bool:
+    """Grouped bars: recall@k (each k a bar) per method; False when the suite has no recall."""
+    summary = result.get("summary", {})
+    keys = [key for key, _ in COLUMNS if key.startswith("recall") and any(key in r for r in summary.values())]
+    keys = [k for k in keys if k.startswith(("recall_any", "recall@"))] or keys
+    methods = [m for m in summary if any(k in summary[m] for k in keys)]
+    if not keys or not methods:
+        return _plot_answers(result, path, title)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(methods) + 3, 4))
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(methods))]
+        bars = ax.bar(xs, [summary[m].get(key, 0) for m in methods], width, label=key.replace("recall_any", "recall"))
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(range(len(methods)), methods, rotation=20)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("evidence recall")
+    ax.set_title(f"{title}: recall@k per method (n={max(summary[m].get('n', 0) for m in methods):.0f})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _plot_answers(result: dict[str, Any], path: Path, title: str) -> bool:
+    summary = result.get("summary", {})
+    keys = [k for k in ("rougeL", "f1") if any(k in r for r in summary.values())]
+    if not keys:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(summary)
+    fig, ax = plt.subplots(figsize=(1.2 * len(methods) + 3, 4))
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(methods))]
+        ax.bar_label(ax.bar(xs, [summary[m].get(key, 0) for m in methods], width, label=key), fmt="%.2f", fontsize=7)
+    ax.set_xticks(range(len(methods)), methods, rotation=20)
+    ax.set_ylabel("answer score")
+    ax.set_title(f"{title}: answer quality per method")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_latency(result: dict[str, Any], path: Path, title: str) -> bool:
+    """Stacked bars of cached query latency (expand / retrieve / generate) per backend and size,
+    beside the same query with the memory re-read."""
+    runs = result.get("runs", [])
+    if not runs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, stacks = [], []
+    for row in runs:
+        for kind, key in (("cached", "latency_p50_s"), ("re-read", "uncached_p50_s")):
+            if row.get(key):
+                labels.append(f"{row['backend']}\n{row['document_tokens'] // 1000}k tok, {kind}")
+                stacks.append([row[key].get(stage, 0.0) for stage in ("expand", "retrieve", "generate")])
+    fig, ax = plt.subplots(figsize=(1.6 * len(labels) + 2, 4))
+    bottom = [0.0] * len(labels)
+    for i, stage in enumerate(("expand", "retrieve", "generate")):
+        heights = [s[i] for s in stacks]
+        ax.bar(range(len(labels)), heights, 0.6, bottom=bottom, label=stage)
+        bottom = [b + h for b, h in zip(bottom, heights)]
+    for x, total in enumerate(bottom):
+        ax.text(x, total, f"{total:.1f}s", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylabel("seconds per query (p50)")
+    ax.set_title(f"{title}: query latency breakdown (load avg {result['environment']['load_average_1_5_15'][0]})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,335 @@
+"""Run the benchmark suites on the real data: one command per suite, or ``all``.
+
+    python -m benchmarks.run {all,hotpot,legal,review,needle,nqopen,speed} [--quick]
+        [--split dev|heldout] [--data DIR] [--model smollm2|qwen0.5b|qwen1.5b] [--methods dense memorag ...]
+
+Results go to ``benchmarks/results/`` as JSON, Markdown and PNG. Memorized corpora are cached
+through ``MemoRAG.save``/``load`` under the user cache, keyed on model, corpus and settings, so a
+second run only pays for the queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import data as datasets
+from benchmarks import metrics
+from benchmarks.methods import ALL_METHODS, RETRIEVAL_FREE, Methods
+
+SUITES = ("hotpot", "legal", "review", "needle", "nqopen", "speed")
+RESULTS = Path(__file__).resolve().parent / "results"
+logger = logging.getLogger("benchmarks")
+
+
+@dataclass
+class Settings:
+    """Everything that shapes a run; memory/chunk settings also key the corpus cache."""
+
+    quick: bool = True
+    split: str = "dev"
+    model: str = "smollm2"
+    methods: tuple[str, ...] = ALL_METHODS
+    k: int = 5  # evidence budget (chunks) given to the answering model, the same for every method
+    depth: int = 10  # chunks ranked per method, for recall@1..10
+    expand_tokens: int = 48
+    answer_tokens: int = 32
+    answers: bool = True
+    chunk_tokens: int = 200
+    chunk_overlap: int = 24
+    max_memory_tokens: int = 4096
+    gist_chunk_tokens: int = 1536
+    gist_tokens: int = 64
+    sizes: dict[str, Any] = field(default_factory=dict)
+
+    def memory_key(self) -> dict[str, Any]:
+        return {"model": self.model, "chunk_tokens": self.chunk_tokens, "chunk_overlap": self.chunk_overlap,
+                "max_memory_tokens": self.max_memory_tokens, "gist_chunk_tokens": self.gist_chunk_tokens,
+                "gist_tokens": self.gist_tokens}
+
+
+# Subset sizes: quick fits in minutes on a small CPU; full runs every question but trims the
+# per-document question count of the two long-document sets to stay near an hour.
+QUICK = {"hotpot": {"limit": 4, "distractors": 40}, "legal": {"docs": 1, "per_doc": 2, "shortest": True},
+         "review": {"docs": 1, "per_doc": 1}, "needle": {"max_words": 7000, "depths": (0.0, 0.5)},
+         "nqopen": {"limit": 300}}
+FULL = {"hotpot": {"limit": None, "distractors": None}, "legal": {"docs": None, "per_doc": 3, "shortest": False},
+        "review": {"docs": 6, "per_doc": 2}, "needle": {"max_words": None, "depths": None},
+        "nqopen": {"limit": None}}
+
+
+# -- models and engines -------------------------------------------------------------------------------
+class Models:
+    """The generator and embedder, loaded once per run and shared by every corpus."""
+
+    def __init__(self, settings: Settings) -> None:
+        from memorag_integrations.retrieval.embedders import SentenceTransformerEmbedder
+
+        self.settings = settings
+        self.embedder = SentenceTransformerEmbedder()
+        self.generator = load_generator(settings.model)
+
+    def memory(self):
+        s = self.settings
+        options = {"max_memory_tokens": s.max_memory_tokens, "gist_chunk_tokens": s.gist_chunk_tokens,
+                   "gist_tokens": s.gist_tokens}
+        from memorag_integrations.llm.transformers import TransformersGenerator
+
+        if isinstance(self.generator, TransformersGenerator):
+            from memorag_integrations.memory.kv import KVMemory
+
+            return KVMemory(self.generator, **options)
+        from memorag_integrations.memory.prompt import PromptMemory  # llama.cpp: prefix caching instead of KV
+
+        return PromptMemory(self.generator, **options)
+
+    def retriever(self):
+        from memorag_integrations.retrieval.retriever import DenseRetriever
+
+        return DenseRetriever(self.embedder, chunk_tokens=self.settings.chunk_tokens,
+                              chunk_overlap=self.settings.chunk_overlap)
+
+
+def load_generator(model: str):
+    """The embedded SmolLM2 through transformers, or a Qwen preset through llama.cpp when the
+    core's llama.cpp backend is installed (transformers otherwise)."""
+    from memorag_integrations.llm.transformers import TransformersGenerator
+
+    if model == "smollm2":
+        return TransformersGenerator()
+    from benchmarks.models import preset_gguf
+
+    path = preset_gguf(model)
+    try:
+        from memorag_integrations.llm.llamacpp import LlamaCppGenerator
+    except ImportError:
+        logger.warning("llama.cpp backend not available: %s runs through transformers (slow on CPU)", model)
+        return TransformersGenerator(path)
+    return LlamaCppGenerator(path)
+
+
+def cache_folder(task: datasets.Task, settings: Settings) -> Path:
+    from memorag_integrations.models import cache_dir
+    from memorag_integrations.prompts import PROMPT_VERSION
+
+    key = json.dumps({**settings.memory_key(), "corpus": task.content_hash(), "prompts": PROMPT_VERSION},
+                     sort_keys=True)
+    return cache_dir() / "bench-corpora" / f"{task.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def engine_for(task: datasets.Task, models: Models, settings: Settings, *, progress: bool = False):
+    """The memorized engine of ``task``: loaded from the cache, or memorized and saved there.
+    Returns ``(engine, memorize_seconds)``; the seconds are those of the run that memorized it."""
+    from memorag_integrations import MemoRAG
+
+    folder = cache_folder(task, settings)
+    sidecar = folder.with_suffix(".json")
+    if (folder / "manifest.json").is_file():
+        engine = MemoRAG.load(folder, memory=models.memory(), retriever=models.retriever(),
+                              generator=models.generator, progress=False)
+        seconds = json.loads(sidecar.read_text())["memorize_s"] if sidecar.is_file() else None
+        return engine, seconds
+    engine = MemoRAG(models.memory(), models.retriever(), models.generator, progress=progress)
+    t0 = time.perf_counter()
+    engine.memorize(task.documents)
+    seconds = time.perf_counter() - t0
+    engine.save(folder, overwrite=True)
+    sidecar.write_text(json.dumps({"memorize_s": seconds}))
+    return engine, seconds
+
+
+# -- quality suites --------------------------------------------------------------------------------
+def spans(chunks) -> list[tuple[str, int, int]]:
+    return [(c.doc_id, c.start, c.end) for c in chunks]
+
+
+def score_question(q: datasets.Question, outcome, answer: str | None, ks: tuple[int, ...], *,
+                   ranked: bool) -> dict[str, Any]:
+    """One method's record for one question: retrieved spans, recall@k, answer metrics."""
+    record: dict[str, Any] = {"retrieval_s": round(outcome.retrieval_s, 3), "queries": outcome.queries}
+    if outcome.note:
+        record["note"] = outcome.note
+    if ranked:
+        got = spans(outcome.chunks)
+        record["chunks"] = [list(s) for s in got]
+        if q.gold:
+            for k in ks:
+                record[f"recall_any@{k}"] = metrics.recall_any(got, q.gold, k)
+                if len(q.gold) > 1:
+                    record[f"recall_all@{k}"] = metrics.recall_all(got, q.gold, k)
+    if answer is not None:
+        record["answer"] = answer
+        record["em"] = metrics.exact_match(answer, q.answers)
+        record["f1"] = metrics.token_f1(answer, q.answers)
+        record["rougeL"] = metrics.rouge_l(answer, q.answers)
+    return record
+
+
+def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: Settings, *,
+              answers: bool, ks: tuple[int, ...] = (3, 5, 10)) -> dict[str, Any]:
+    """Every method on every question of ``tasks``; returns per-question records and the means."""
+    questions, corpora = [], []
+    for task in tasks:
+        engine, memorize_s = engine_for(task, models, settings)
+        corpora.append({"task": task.name, "chunks": len(engine.retriever.chunks), "memorize_s": memorize_s,
+                        "memory_gists": len(engine.memory.gists)})
+        methods = Methods(engine, settings.depth, expand_tokens=settings.expand_tokens,
+                          answer_tokens=settings.answer_tokens)
+        for q in task.questions:
+            record = {"qid": q.qid, "question": q.question, "answers": q.answers, "info": q.info, "methods": {}}
+            for name in settings.methods:
+                if name in RETRIEVAL_FREE and not answers:
+                    continue
+                outcome = methods.run(name, q.question)
+                text, t0 = outcome.answer, time.perf_counter()
+                if answers and text is None and outcome.chunks:
+                    text = methods.answer(q.question, outcome.chunks[: settings.k])
+                result = score_question(q, outcome, text if answers else None, ks,
+                                        ranked=name not in RETRIEVAL_FREE)
+                result["answer_s"] = round(time.perf_counter() - t0, 3)
+                record["methods"][name] = result
+                logger.info("%s %s %s %s", suite, q.qid, name,
+                            {k: v for k, v in result.items() if k.startswith(("recall_any@5", "f1"))})
+            questions.append(record)
+    return {"suite": suite, "corpora": corpora, "questions": questions, "summary": summarize(questions)}
+
+
+def summarize(questions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean of every numeric field per method (recall@k, EM, F1, ROUGE-L, seconds)."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for record in questions:
+        for method, result in record["methods"].items():
+            for key, value in result.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    values.setdefault(method, {}).setdefault(key, []).append(float(value))
+    counts = {m: sum(m in r["methods"] for r in questions) for m in values}
+    return {m: {k: round(metrics.mean(v), 4) for k, v in fields.items()} | {"n": counts[m]}
+            for m, fields in values.items()}
+
+
+def by_group(result: dict[str, Any], key: str, metric: str = "recall_any@5") -> dict[str, dict[str, float]]:
+    """``metric`` per method for each value of ``info[key]`` (needle: haystack length, depth)."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for record in result["questions"]:
+        group = str(record["info"].get(key))
+        for method, r in record["methods"].items():
+            if metric in r:
+                table.setdefault(method, {}).setdefault(group, []).append(r[metric])
+    return {m: {g: round(metrics.mean(v), 3) for g, v in groups.items()} for m, groups in table.items()}
+
+
+def run_nqopen(models: Models, settings: Settings, data: Path) -> dict[str, Any]:
+    """Dense retrieval alone over the 2,600 passages: recall@1/5/10 by passage id (a sanity check
+    of the index at scale; no memory is built over 2,600 unrelated passages)."""
+    from memorag_integrations.models import cache_dir
+
+    task = datasets.load_nqopen(data, settings.split, **settings.sizes["nqopen"])
+    retriever = models.retriever()
+    key = hashlib.sha256(json.dumps([task.content_hash(), retriever.config()], sort_keys=True).encode()).hexdigest()
+    folder = cache_dir() / "bench-corpora" / f"nqopen-index-{key[:12]}"
+    t0 = time.perf_counter()
+    if (folder / "chunks.jsonl").is_file():
+        retriever.load(folder)
+    else:
+        retriever.add(task.documents)
+        folder.mkdir(parents=True, exist_ok=True)
+        retriever.save(folder)
+    index_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = retriever.search([q.question for q in task.questions], 30)
+    search_s = time.perf_counter() - t0
+    questions = []
+    for q, hits in zip(task.questions, results):
+        ids = list(dict.fromkeys(c.doc_id for c, _ in hits))
+        gold = [doc_id for group in q.gold for doc_id, _, _ in group]
+        record = {f"recall@{k}": metrics.recall_by_id(ids, gold, k) for k in (1, 5, 10)}
+        questions.append({"qid": q.qid, "question": q.question, "answers": q.answers, "info": {},
+                          "methods": {"dense": {**record, "top_ids": ids[:10]}}})
+    return {"suite": "nqopen", "corpora": [{"task": task.name, "passages": len(task.documents),
+                                            "chunks": len(retriever.chunks), "index_s": round(index_s, 1)}],
+            "search_ms_per_query": round(1000 * search_s / max(1, len(questions)), 2),
+            "questions": questions, "summary": summarize(questions)}
+
+
+def run_suite(suite: str, models: Models, settings: Settings, data: Path) -> dict[str, Any]:
+    sizes = settings.sizes
+    if suite == "hotpot":
+        tasks = [datasets.load_hotpot(data, settings.split, **sizes["hotpot"])]
+        return run_tasks(suite, tasks, models, settings, answers=settings.answers)
+    if suite == "legal":
+        return run_tasks(suite, datasets.load_legal(data, settings.split, **sizes["legal"]), models, settings,
+                         answers=settings.answers)
+    if suite == "review":  # no evidence gold: answers are the only measure
+        return run_tasks(suite, datasets.load_review(data, settings.split, **sizes["review"]), models, settings,
+                         answers=True)
+    if suite == "needle":  # a retrieval probe: recall of the needle span only
+        result = run_tasks(suite, datasets.load_needle(data, **sizes["needle"]), models, settings, answers=False)
+        result["by_haystack_words"] = by_group(result, "haystack_words")
+        result["by_depth"] = by_group(result, "depth")
+        return result
+    if suite == "nqopen":
+        return run_nqopen(models, settings, data)
+    raise ValueError(suite)
+
+
+def environment() -> dict[str, Any]:
+    import torch
+
+    return {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.models import MODELS
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("suite", choices=("all", *SUITES))
+    parser.add_argument("--quick", action="store_true", help="small subsets: minutes instead of about an hour")
+    parser.add_argument("--split", choices=datasets.SPLITS, default="dev")
+    parser.add_argument("--data", type=Path, default=datasets.DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument("--model", choices=MODELS, default="smollm2")
+    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(ALL_METHODS))
+    parser.add_argument("--k", type=int, default=5, help="evidence budget in chunks for the answer")
+    parser.add_argument("--no-answers", action="store_true", help="retrieval metrics only (no answer generation)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = Settings(quick=args.quick, split=args.split, model=args.model, methods=tuple(args.methods), k=args.k,
+                        answers=not args.no_answers, sizes=QUICK if args.quick else FULL)
+    if not args.quick:
+        settings.expand_tokens, settings.answer_tokens = 96, 64
+    suites = [s for s in SUITES if s != "speed"] if args.suite == "all" else [args.suite]
+    if args.suite == "all":
+        suites.append("speed")
+    from benchmarks import report
+
+    models = None
+    for suite in suites:
+        t0 = time.perf_counter()
+        if suite == "speed":
+            from benchmarks import speed
+
+            result = speed.run(quick=args.quick, data=args.data)
+        else:
+            models = models or Models(settings)
+            result = run_suite(suite, models, settings, args.data)
+        result["settings"] = {k: v for k, v in asdict(settings).items() if k != "sizes"} | {
+            "sizes": settings.sizes.get(suite)}
+        result["environment"] = environment()
+        result["wall_s"] = round(time.perf_counter() - t0, 1)
+        report.write(result, args.out, tag=f"{suite}-{args.split}{'-quick' if args.quick else ''}")
+        logger.info("%s done in %.0f s", suite, result["wall_s"])
+
+
+if __name__ == "__main__":
+    main()

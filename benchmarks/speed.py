@@ -1,0 +1,123 @@
+"""Speed and size: memorize throughput, cached query latency (expand / retrieve / generate), the same
+query with the memory re-read instead of cached, saved size, load time and peak RSS, per backend.
+
+The document is the hotpot100 corpus pooled into one text and cut to about 10k / 30k / 90k tokens
+(quick: 10k only). Gists are computed afresh (a private, empty gist cache) so throughput is real.
+Absorbs the older Language Reference speed script: same measures, on the shared data.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import data as datasets
+
+logger = logging.getLogger("benchmarks")
+QUICK_SIZES, FULL_SIZES = (10_000,), (10_000, 30_000, 90_000)
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def cut_to_tokens(text: str, generator, n_tokens: int) -> str:
+    """The longest prefix of ``text`` with about ``n_tokens`` tokens of ``generator``, ending at a paragraph."""
+    offsets = generator.token_offsets(text[: n_tokens * 8])
+    if len(offsets) <= n_tokens:
+        return text
+    end = offsets[n_tokens - 1][1]
+    paragraph = text.rfind("\n\n", 0, end)
+    return text[: paragraph if paragraph > end // 2 else end]
+
+
+def backends() -> list[tuple[str, Any, Any]]:
+    """``(name, generator, memory factory)`` for every installed backend of the embedded model."""
+    from memorag_integrations.llm.transformers import TransformersGenerator
+    from memorag_integrations.memory.kv import KVMemory
+
+    found: list[tuple[str, Any, Any]] = []
+    lm = TransformersGenerator()
+    found.append(("transformers", lm, lambda: KVMemory(lm)))
+    try:
+        from memorag_integrations.llm.llamacpp import LlamaCppGenerator
+        from memorag_integrations.memory.prompt import PromptMemory
+        from memorag_integrations.models import DEFAULT_LM, EMBEDDED
+    except ImportError:
+        logger.info("llama.cpp backend not installed: transformers only")
+        return found
+    cpp = LlamaCppGenerator(EMBEDDED[DEFAULT_LM].locate())
+    found.append(("llama.cpp", cpp, lambda: PromptMemory(cpp, max_memory_tokens=4096)))
+    return found
+
+
+def latencies(engine, queries: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    runs = [engine.answer(q).timings for q in queries]
+    stages = {s: [r.get(s, 0.0) for r in runs] for s in ("expand", "retrieve", "generate", "total")}
+    return ({s: round(statistics.median(v), 3) for s, v in stages.items()},
+            {s: round(percentile(v, 0.95), 3) for s, v in stages.items()})
+
+
+def measure(name: str, generator, new_memory, text: str, queries: list[str], work: Path) -> dict[str, Any]:
+    from memorag_integrations import MemoRAG
+    from memorag_integrations.memory.gist import GistCache
+    from memorag_integrations.memory.prompt import PromptMemory
+    from memorag_integrations.retrieval.retriever import DenseRetriever
+
+    memory = new_memory()
+    memory.compressor.cache = GistCache(work / "gists")  # empty: every gist is computed
+    retriever = DenseRetriever()
+    engine = MemoRAG(memory, retriever, generator, progress=False, clue_tokens=48, answer_tokens=48)
+    tokens = generator.count_tokens(text)
+    t0 = time.perf_counter()
+    engine.memorize(text)
+    memorize_s = time.perf_counter() - t0
+    folder = engine.save(work / "corpus", overwrite=True)
+    t0 = time.perf_counter()
+    engine = MemoRAG.load(folder, memory=new_memory(), retriever=DenseRetriever(retriever.embedder),
+                          generator=generator, progress=False, clue_tokens=48, answer_tokens=48)
+    load_s = time.perf_counter() - t0
+    p50, p95 = latencies(engine, queries)
+    row = {"backend": name, "model": generator.identity, "document_tokens": tokens,
+           "memory_gists": len(engine.memory.gists), "chunks": len(engine.retriever.chunks),
+           "memorize_s": round(memorize_s, 1), "memorize_tokens_per_s": round(tokens / memorize_s, 1),
+           "saved_folder_mb": round(folder_size(folder) / 1e6, 2),
+           "folder_kb_per_1k_tokens": round(folder_size(folder) / 1e3 / (tokens / 1e3), 1),
+           "saved_files_mb": {p.name: round(p.stat().st_size / 1e6, 3) for p in sorted(folder.iterdir())},
+           "load_s": round(load_s, 3), "queries": len(queries), "latency_p50_s": p50, "latency_p95_s": p95}
+    if not isinstance(engine.memory, PromptMemory):
+        # The same queries with no cached memory: the memory text is sent (and read) on every call.
+        rereading = PromptMemory(generator, max_memory_tokens=engine.memory.max_memory_tokens)
+        rereading.load_state({}, engine.memory.state()[1])
+        uncached = MemoRAG(rereading, engine.retriever, generator, progress=False, clue_tokens=48, answer_tokens=48)
+        row["uncached_p50_s"], row["uncached_p95_s"] = latencies(uncached, queries)
+    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    logger.info("speed %s", row)
+    return row
+
+
+def run(*, quick: bool, data: Path) -> dict[str, Any]:
+    hotpot = datasets.load_hotpot(data, "dev")
+    text = hotpot.documents[0].text
+    queries = [q.question for q in hotpot.questions[: 3 if quick else 8]]
+    rows = []
+    for name, generator, new_memory in backends():
+        for size in QUICK_SIZES if quick else FULL_SIZES:
+            with tempfile.TemporaryDirectory(prefix="memorag-speed-") as tmp:
+                doc = cut_to_tokens(text, generator, size) if hasattr(generator, "token_offsets") else text
+                rows.append(measure(name, generator, new_memory, doc, queries, Path(tmp)))
+    return {"suite": "speed", "runs": rows}
