@@ -76,6 +76,7 @@ class MemoRAGRetriever(BaseRetriever):
         chunk_tokens: int = 200,
         chunk_overlap: int = 24,
         similarity_top_k: int | None = None,
+        per_query_top_k: int | None = None,
         show_progress: bool = False,
         **engine_options: Any,
     ) -> MemoRAGRetriever:
@@ -89,13 +90,14 @@ class MemoRAGRetriever(BaseRetriever):
         ``query_weight``, ``token_budget``, ``clue_tokens``, ``answer_tokens``...).
         """
         docs = to_core_documents(documents)
+        memory = as_memory(memory)  # checked before any model is loaded
         if index is not None and embed_model is None:
             embed_model = getattr(index, "_embed_model", None)
         embed_model = resolve_embed_model(embed_model)
         chunker = DenseRetriever(core_embedder(embed_model), chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
         # The core engine lends its memory, expansion and fusion settings; its own dense index
         # stays empty because the chunks live in the LlamaIndex vector store.
-        engine = MemoRAG(as_memory(memory), chunker, progress=show_progress, **engine_options)
+        engine = MemoRAG(memory, chunker, progress=show_progress, **engine_options)
         engine.memory.memorize(docs, progress=show_progress)
         engine.documents = docs
         nodes = chunk_nodes(docs, chunker)
@@ -106,7 +108,7 @@ class MemoRAGRetriever(BaseRetriever):
                                      show_progress=show_progress)
         else:
             index.insert_nodes(nodes)
-        return cls(engine, index, similarity_top_k=similarity_top_k)
+        return cls(engine, index, similarity_top_k=similarity_top_k, per_query_top_k=per_query_top_k)
 
     # -- expansion -------------------------------------------------------------------------------
     def expand(self, query: str) -> Clues:
