@@ -4,9 +4,8 @@ LangChain's MultiQueryRetriever and LlamaIndex's QueryFusionRetriever / HyDEQuer
 their libraries ship them; only what they call (a base retriever, an LLM) is ours, so every method
 searches the same chunks with the same embedder and writes with the same model.
 
-The LLM wrappers come from the project's adapters (``langchain_memorag.GeneratorChatModel``,
-``llama_index.llms.memorag.GeneratorLLM``) when those are installed; otherwise a minimal private
-wrapper defined here stands in.
+The LLM wrappers are the project's own bridges (``langchain_memorag.GeneratorChatModel``,
+``llama_index.llms.memorag.GeneratorLLM``), each capped at the same number of new tokens.
 """
 
 from __future__ import annotations
@@ -20,78 +19,17 @@ CHUNK_ID = "chunk_id"
 
 
 def langchain_chat_model(generator: TextGenerator, max_new_tokens: int) -> Any:
-    """A LangChain chat model that writes with ``generator``."""
-    try:
-        from langchain_memorag import GeneratorChatModel  # the adapter's bridge, once published
-    except ImportError:
-        GeneratorChatModel = None
-    if GeneratorChatModel is not None:
-        try:
-            return GeneratorChatModel(generator=generator, max_new_tokens=max_new_tokens)
-        except Exception:  # an older bridge without max_new_tokens
-            return GeneratorChatModel(generator=generator)
-    return _private_chat_model(generator, max_new_tokens)
+    """A LangChain chat model that writes with ``generator`` (the LangChain adapter's bridge)."""
+    from langchain_memorag import GeneratorChatModel
 
-
-def _private_chat_model(generator: TextGenerator, max_new_tokens: int) -> Any:
-    from langchain_core.language_models.chat_models import BaseChatModel
-    from langchain_core.messages import AIMessage
-    from langchain_core.outputs import ChatGeneration, ChatResult
-
-    roles = {"human": "user", "ai": "assistant", "system": "system"}
-
-    class _ChatModel(BaseChatModel):
-        generator: Any
-        max_new_tokens: int = 128
-
-        @property
-        def _llm_type(self) -> str:
-            return "memorag-bench-generator"
-
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-            chat = [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
-            text = self.generator.generate(chat, self.max_new_tokens, stop=stop)
-            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
-    return _ChatModel(generator=generator, max_new_tokens=max_new_tokens)
+    return GeneratorChatModel(generator=generator, max_tokens=max_new_tokens)
 
 
 def llamaindex_llm(generator: TextGenerator, max_new_tokens: int) -> Any:
-    """A LlamaIndex LLM that writes with ``generator``."""
-    try:
-        from llama_index.llms.memorag import GeneratorLLM  # the adapter's bridge, once published
-    except ImportError:
-        GeneratorLLM = None
-    if GeneratorLLM is not None:
-        try:
-            return GeneratorLLM(generator=generator, max_new_tokens=max_new_tokens)
-        except Exception:
-            return GeneratorLLM(generator=generator)
-    return _private_llm(generator, max_new_tokens)
+    """A LlamaIndex LLM that writes with ``generator`` (the LlamaIndex adapter's bridge)."""
+    from llama_index.llms.memorag import GeneratorLLM
 
-
-def _private_llm(generator: TextGenerator, max_new_tokens: int) -> Any:
-    from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
-    from llama_index.core.llms.callbacks import llm_completion_callback
-
-    class _LLM(CustomLLM):
-        generator: Any
-        max_new_tokens: int = 128
-
-        @property
-        def metadata(self) -> LLMMetadata:
-            return LLMMetadata(context_window=self.generator.context_window, num_output=self.max_new_tokens,
-                               model_name=self.generator.identity)
-
-        @llm_completion_callback()
-        def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-            return CompletionResponse(text=self.generator.generate(prompt, self.max_new_tokens))
-
-        @llm_completion_callback()
-        def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any):
-            yield self.complete(prompt, formatted=formatted)
-
-    return _LLM(generator=generator, max_new_tokens=max_new_tokens)
+    return GeneratorLLM(generator, max_new_tokens=max_new_tokens)
 
 
 def langchain_retriever(retriever: DenseRetriever, k: int) -> Any:

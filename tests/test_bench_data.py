@@ -1,0 +1,80 @@
+"""Benchmark data loading: splits, gold spans that point at the right text, typed errors."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import data  # noqa: E402
+from memorag_integrations.errors import InvalidInputError  # noqa: E402
+
+DATA = data.DEFAULT_DATA
+needs_data = pytest.mark.skipif(not (DATA / "derived").is_dir(), reason="the shared data folder is not here")
+
+
+def write_jsonl(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_pooled_paragraph_spans_point_at_each_paragraph():
+    paras = [{"pid": "p1", "title": "A", "text": "alpha text"}, {"pid": "p2", "title": "B", "text": "beta"}]
+    text, spans = data.pool_paragraphs(paras)
+    assert text[slice(*spans["p1"])] == "A\nalpha text" and text[slice(*spans["p2"])] == "B\nbeta"
+
+
+def test_hotpot_distractors_keep_every_gold_paragraph(tmp_path):
+    corpus = [{"pid": f"p{i}", "title": f"T{i}", "text": f"text {i}"} for i in range(10)]
+    questions = [{"qid": f"q{i}", "question": "?", "answers": ["x"], "gold_pids": [f"p{(9 - i) % 10}", f"p{(8 - i) % 10}"]}
+                 for i in range(100)]
+    write_jsonl(tmp_path / "derived" / "hotpot100_corpus.jsonl", corpus)
+    write_jsonl(tmp_path / "derived" / "hotpot100_questions.jsonl", questions)
+    task = data.load_hotpot(tmp_path, "dev", limit=1, distractors=2)
+    text = task.documents[0].text
+    assert [p.split("\n")[0] for p in text.split("\n\n")] == ["T0", "T1", "T8", "T9"]  # file order kept
+    assert [text[s:e] for group in task.questions[0].gold for _, s, e in group] == ["T9\ntext 9", "T8\ntext 8"]
+    assert data.load_hotpot(tmp_path, "heldout").questions[0].qid == "q50"
+
+
+def test_missing_files_and_unknown_splits_raise_clear_errors(tmp_path):
+    with pytest.raises(InvalidInputError, match="--data"):
+        data.load_nqopen(tmp_path)
+    with pytest.raises(InvalidInputError, match="unknown split"):
+        data._half([1, 2], 1, "test")
+
+
+def test_review_lists_stored_as_python_literals_are_parsed():
+    assert data._as_list("['a', \"b's\"]") == ["a", "b's"]
+    assert data._as_list(["x"]) == ["x"] and data._as_list("plain text") == ["plain text"]
+
+
+@needs_data
+def test_real_splits_have_the_documented_sizes():
+    assert len(data.load_hotpot(DATA, "dev").questions) == 50
+    assert len(data.load_hotpot(DATA, "heldout").questions) == 50
+    assert len(data.load_legal(DATA, "dev")) == 12 and len(data.load_legal(DATA, "heldout")) == 11
+    assert len(data.load_review(DATA, "dev")) == 12 and len(data.load_review(DATA, "heldout")) == 12
+    assert len(data.load_needle(DATA)) == 15
+    nq = data.load_nqopen(DATA, "heldout")
+    assert len(nq.documents) == 2600 and len(nq.questions) == 1355 and nq.questions[0].qid == "nqopen-1300"
+
+
+@needs_data
+def test_real_gold_spans_hold_the_evidence():
+    hotpot = data.load_hotpot(DATA, "dev", limit=5)
+    text = hotpot.documents[0].text
+    for q in hotpot.questions:
+        assert len(q.gold) == 2  # two gold paragraphs, each its own group
+    for task in data.load_legal(DATA, "dev", docs=2, per_doc=3):
+        doc = task.documents[0].text
+        for q in task.questions:
+            clause = doc[q.gold[0][0][1]:q.gold[0][0][2]]
+            assert clause.strip()[:40] in " ".join(q.answers)
+    for task in data.load_needle(DATA, max_words=7000):
+        q = task.questions[0]
+        _, start, end = q.gold[0][0]
+        assert 0 <= start < end <= len(task.documents[0].text) and q.info["haystack_words"] < 7000
+    assert text  # the pooled document is not empty

@@ -1,0 +1,102 @@
+"""Benchmark methods over one engine: every method ranks the SAME chunks within the same budget.
+
+The engine here runs on deterministic stand-ins (ScriptedGenerator, HashEmbedder) so the logic is
+checked fast; the peers are the real LangChain MultiQueryRetriever and LlamaIndex
+QueryFusionRetriever / HyDEQueryTransform. Real-model runs are the benchmark itself.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from fakes import HashEmbedder, ScriptedGenerator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import run as bench_run  # noqa: E402
+from benchmarks.data import Question, Task  # noqa: E402
+from benchmarks.methods import ALL_METHODS, Methods  # noqa: E402
+from memorag_integrations import Document, MemoRAG  # noqa: E402
+from memorag_integrations.memory.prompt import PromptMemory  # noqa: E402
+from memorag_integrations.retrieval.retriever import DenseRetriever  # noqa: E402
+
+TEXT = "\n\n".join(
+    f"Section {i}. " + ("The launch happened in 1969 with a crew of three." if i == 7 else f"Filler words about topic {i}.")
+    for i in range(20)
+)
+QUERY = "When did the launch happen?"
+
+
+class FakeModels:
+    """What run_tasks needs from run.Models, built on the stand-ins."""
+
+    def __init__(self) -> None:
+        self.generator, self.embedder = ScriptedGenerator(), HashEmbedder()
+
+    def memory(self):
+        return PromptMemory(self.generator)
+
+    def retriever(self):
+        return DenseRetriever(self.embedder, chunk_tokens=12, chunk_overlap=0)
+
+
+@pytest.fixture
+def engine():
+    models = FakeModels()
+    return MemoRAG(models.memory(), models.retriever(), models.generator, progress=False).memorize(Document(TEXT, "d"))
+
+
+@pytest.mark.parametrize("name", [m for m in ALL_METHODS if m not in ("qa", "full")])
+def test_every_ranking_method_returns_engine_chunks_within_budget(engine, name):
+    methods = Methods(engine, 3, expand_tokens=16, answer_tokens=16)
+    outcome = methods.run(name, QUERY)
+    ids = [c.chunk_id for c in outcome.chunks]
+    assert 1 <= len(ids) <= 3 and len(set(ids)) == len(ids)
+    assert all(engine.retriever.chunks[i] == c for i, c in zip(ids, outcome.chunks))
+    assert outcome.retrieval_s >= 0
+    if name != "dense":  # every expanding method shows what its model wrote
+        assert outcome.queries and QUERY not in outcome.queries
+
+
+def test_memorag_uses_the_memory_clues_and_draft(engine):
+    methods = Methods(engine, 3, expand_tokens=16, answer_tokens=16)
+    plain, drafted = methods.run("memorag", QUERY), methods.run("memorag_draft", QUERY)
+    assert "the launch happened in 1969" in plain.queries and "When did the launch happen?" not in plain.queries
+    assert drafted.queries == [*plain.queries, "draft: 1969"]
+    assert "1969" in plain.chunks[0].text  # the clue finds the one section that holds the fact
+    assert methods.run("qa", QUERY).answer == "draft: 1969" and not methods.run("qa", QUERY).chunks
+    memory_calls = [c for c in engine.generator.calls if c.startswith(("Question:", "Answer briefly"))]
+    assert len(memory_calls) == 3  # clues, surrogate questions and draft written once, shared by three methods
+
+
+def test_full_context_answers_when_it_fits_and_says_so_when_not(engine):
+    methods = Methods(engine, 3, expand_tokens=16, answer_tokens=16)
+    assert methods.run("full", QUERY).answer.startswith("ANSWER")
+    engine.generator.context_window = 100
+    outcome = methods.run("full", QUERY)
+    assert outcome.answer is None and outcome.note == "does not fit the window"
+
+
+def test_run_tasks_scores_every_method_and_caches_the_corpus(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMORAG_CACHE_DIR", str(tmp_path / "cache"))
+    start = TEXT.index("Section 7.")
+    gold = [[("d", start, start + 40)]]
+    task = Task("unit", [Document(TEXT, "d")], [Question("q0", QUERY, ["1969"], gold)])
+    settings = bench_run.Settings(k=3, depth=5, expand_tokens=16, answer_tokens=16)
+    models = FakeModels()
+    first = bench_run.run_tasks("unit", [task], models, settings, answers=True)
+    folder = bench_run.cache_folder(task, settings)
+    assert (folder / "manifest.json").is_file() and json.loads(folder.with_suffix(".json").read_text())["memorize_s"] > 0
+    record = first["questions"][0]["methods"]
+    assert set(record) == set(ALL_METHODS)
+    assert record["memorag"]["recall_any@3"] == 1.0 and "recall_any@3" not in record["qa"]
+    assert record["qa"]["answer"] == "draft: 1969" and record["dense"]["answer"].startswith("ANSWER")
+    assert first["summary"]["memorag"]["n"] == 1
+
+    def memorize_again(*args, **kwargs):
+        raise AssertionError("the cached corpus should have been loaded")
+
+    monkeypatch.setattr(MemoRAG, "memorize", memorize_again)
+    second = bench_run.run_tasks("unit", [task], models, settings, answers=True)
+    assert second["summary"]["memorag"]["recall_any@3"] == first["summary"]["memorag"]["recall_any@3"]

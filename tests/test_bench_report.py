@@ -1,0 +1,64 @@
+"""Benchmark results as files: JSON that round-trips, a Markdown table per method, real PNG plots."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import report  # noqa: E402
+from benchmarks.run import by_group, summarize  # noqa: E402
+
+ENV = {"machine": "x86_64", "cpus": 2, "python": "3.11", "torch": "2", "load_average_1_5_15": [1.0, 1.0, 1.0],
+       "date": "today"}
+
+
+def questions():
+    return [
+        {"qid": "a", "info": {"depth": 0.0}, "methods": {
+            "dense": {"recall_any@5": 1.0, "recall_all@5": 0.0, "f1": 0.5, "retrieval_s": 0.1, "answer": "x"},
+            "memorag": {"recall_any@5": 1.0, "recall_all@5": 1.0, "f1": 1.0, "retrieval_s": 2.0},
+            "qa": {"f1": 0.0, "retrieval_s": 1.0}}},
+        {"qid": "b", "info": {"depth": 0.5}, "methods": {
+            "dense": {"recall_any@5": 0.0, "recall_all@5": 0.0, "f1": 0.0, "retrieval_s": 0.3},
+            "memorag": {"recall_any@5": 1.0, "recall_all@5": 0.0, "f1": 0.0, "retrieval_s": 4.0},
+            "qa": {"f1": 1.0, "retrieval_s": 3.0}}},
+    ]
+
+
+def test_summarize_means_numeric_fields_per_method():
+    summary = summarize(questions())
+    assert summary["dense"] == {"recall_any@5": 0.5, "recall_all@5": 0.0, "f1": 0.25, "retrieval_s": 0.2, "n": 2}
+    assert summary["memorag"]["recall_all@5"] == 0.5 and summary["qa"] == {"f1": 0.5, "retrieval_s": 2.0, "n": 2}
+    assert by_group({"questions": questions()}, "depth") == {"dense": {"0.0": 1.0, "0.5": 0.0},
+                                                             "memorag": {"0.0": 1.0, "0.5": 1.0}}
+
+
+def test_write_gives_json_markdown_and_png(tmp_path):
+    result = {"suite": "hotpot", "questions": questions(), "summary": summarize(questions()), "environment": ENV,
+              "wall_s": 3.0}
+    paths = report.write(result, tmp_path, tag="hotpot-dev-quick")
+    assert [p.name for p in paths] == ["hotpot-dev-quick.json", "hotpot-dev-quick.md", "hotpot-dev-quick.png"]
+    assert json.loads(paths[0].read_text())["summary"] == result["summary"]
+    md = paths[1].read_text()
+    assert "| method | R@5 any | R@5 both | F1 | retrieval s/q | n |" in md
+    assert "| memorag | 1.000 | 0.500 | 0.500 | 3.00 | 2 |" in md and "| qa | – | – | 0.500 | 2.00 | 2 |" in md
+    assert "load average [1.0, 1.0, 1.0]" in md
+    assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[2].stat().st_size > 5000
+
+
+def test_answer_only_suites_plot_answer_scores(tmp_path):
+    summary = {"dense": {"rougeL": 0.2, "f1": 0.1, "n": 1}, "memorag": {"rougeL": 0.3, "f1": 0.2, "n": 1}}
+    paths = report.write({"suite": "review", "summary": summary, "environment": ENV}, tmp_path, tag="review")
+    assert paths[-1].suffix == ".png" and "ROUGE-L" in paths[1].read_text()
+
+
+def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
+    stages = {"expand": 2.0, "retrieve": 0.05, "generate": 1.0, "total": 3.05}
+    row = {"backend": "transformers", "document_tokens": 10000, "memorize_tokens_per_s": 250.0, "load_s": 0.5,
+           "folder_kb_per_1k_tokens": 900.0, "latency_p50_s": stages, "latency_p95_s": stages,
+           "uncached_p50_s": {**stages, "total": 9.15}, "peak_rss_mb": 1500.0}
+    paths = report.write({"suite": "speed", "runs": [row], "environment": ENV}, tmp_path, tag="speed")
+    md = paths[1].read_text()
+    assert "| transformers | 10000 | 250 | 0.50 | 900 | 2.00 | 0.050 | 1.00 | 3.05 | 3.05 | 9.15 | 3.0× | 1500 |" in md
+    assert paths[2].read_bytes()[:4] == b"\x89PNG"
