@@ -184,3 +184,37 @@ def plot_latency(result: dict[str, Any], path: Path, title: str) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+# Headline columns of the combined table: (suite, field, header).
+HEADLINE = [("hotpot", "recall_any@5", "hotpot R@5 any"), ("hotpot", "recall_all@5", "hotpot R@5 both"),
+            ("hotpot", "f1", "hotpot F1"), ("legal", "recall_any@5", "legal R@5"), ("legal", "f1", "legal F1"),
+            ("needle", "recall_any@5", "needle R@5"), ("review", "rougeL", "review ROUGE-L"),
+            ("hotpot", "retrieval_s", "hotpot retrieval s/q")]
+
+
+def combine(folder: Path, suffix: str) -> Path | None:
+    """One Markdown table of the headline metric of every suite run with ``suffix`` (e.g.
+    ``dev-quick``): ``summary-{suffix}.md``. Suites not run yet are left out."""
+    summaries = {}
+    for suite in {s for s, _, _ in HEADLINE}:
+        path = folder / f"{suite}-{suffix}.json"
+        if path.is_file():
+            summaries[suite] = json.loads(path.read_text(encoding="utf-8"))["summary"]
+    columns = [(s, f, h) for s, f, h in HEADLINE if s in summaries]
+    if not columns:
+        return None
+    methods = list(dict.fromkeys(m for s in summaries.values() for m in s))
+    lines = ["| method | " + " | ".join(h for _, _, h in columns) + " |",
+             "| --- | " + " | ".join("---:" for _ in columns) + " |"]
+    for m in methods:
+        cells = [_cell(summaries[s].get(m, {}).get(f), f) for s, f, _ in columns]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    nq = folder / f"nqopen-{suffix}.json"
+    if nq.is_file():
+        dense = json.loads(nq.read_text(encoding="utf-8"))["summary"]["dense"]
+        lines += ["", f"nqopen, dense only over 2,600 passages (n={dense['n']}): R@1 {dense['recall@1']:.3f}, "
+                      f"R@5 {dense['recall@5']:.3f}, R@10 {dense['recall@10']:.3f}."]
+    path = folder / f"summary-{suffix}.md"
+    path.write_text(f"# Benchmarks, {suffix}\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path

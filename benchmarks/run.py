@@ -327,7 +327,10 @@ def main(argv: list[str] | None = None) -> None:
             "sizes": settings.sizes.get(suite)}
         result["environment"] = environment()
         result["wall_s"] = round(time.perf_counter() - t0, 1)
-        report.write(result, args.out, tag=f"{suite}-{args.split}{'-quick' if args.quick else ''}")
+        model = "" if args.model == "smollm2" or suite == "speed" else f"-{args.model}"
+        suffix = f"{args.split}{model}{'-quick' if args.quick else ''}"
+        report.write(result, args.out, tag=f"{suite}-{suffix}")
+        report.combine(args.out, suffix)
         logger.info("%s done in %.0f s", suite, result["wall_s"])
 
 

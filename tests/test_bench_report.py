@@ -62,3 +62,17 @@ def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
     md = paths[1].read_text()
     assert "| transformers | 10000 | 250 | 0.50 | 900 | 2.00 | 0.050 | 1.00 | 3.05 | 3.05 | 9.15 | 3.0× | 1500 |" in md
     assert paths[2].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_combine_puts_every_suite_headline_in_one_table(tmp_path):
+    summary = summarize(questions())
+    for suite in ("hotpot", "needle"):
+        report.write({"suite": suite, "summary": summary, "environment": ENV}, tmp_path, tag=f"{suite}-dev-quick")
+    nq = {"suite": "nqopen", "summary": {"dense": {"recall@1": 0.5, "recall@5": 0.75, "recall@10": 1.0, "n": 4}},
+          "environment": ENV}
+    report.write(nq, tmp_path, tag="nqopen-dev-quick")
+    text = report.combine(tmp_path, "dev-quick").read_text()
+    assert "| method | hotpot R@5 any | hotpot R@5 both | hotpot F1 | needle R@5 | hotpot retrieval s/q |" in text
+    assert "| memorag | 1.000 | 0.500 | 0.500 | 1.000 | 3.00 |" in text
+    assert "R@1 0.500, R@5 0.750, R@10 1.000" in text
+    assert report.combine(tmp_path, "heldout") is None
