@@ -53,7 +53,7 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         self.retriever = retriever
         self.task = task
         self.streaming = streaming
-        self.llm = resolve_llm(llm, retriever.engine.generator)
+        self.llm = resolve_llm(llm, retriever.engine.generator, retriever.engine.answer_tokens)
         super().__init__(callback_manager or retriever.callback_manager)
 
     @classmethod

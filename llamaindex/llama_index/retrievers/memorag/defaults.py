@@ -46,9 +46,9 @@ def resolve_embed_model(embed_model: BaseEmbedding | None) -> BaseEmbedding:
     return MemoRAGEmbedding()
 
 
-def resolve_llm(llm: LLM | None, fallback: TextGenerator) -> LLM:
+def resolve_llm(llm: LLM | None, fallback: TextGenerator, max_new_tokens: int = 256) -> LLM:
     """The given LLM, else ``Settings.llm`` when the user set one, else ``fallback`` (the memory's
-    own model) wrapped as a LlamaIndex LLM."""
+    own model) wrapped as a LlamaIndex LLM that writes up to ``max_new_tokens``."""
     if llm is not None:
         return llm
     from llama_index.core import Settings
@@ -57,4 +57,4 @@ def resolve_llm(llm: LLM | None, fallback: TextGenerator) -> LLM:
         return Settings.llm
     from llama_index.llms.memorag import GeneratorLLM
 
-    return GeneratorLLM(fallback)
+    return GeneratorLLM(fallback, max_new_tokens=max_new_tokens)
