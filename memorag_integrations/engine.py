@@ -358,10 +358,19 @@ def _loadable(identity: str, what: str) -> str | None:
 
 def _memory_from_config(config: dict[str, Any], generator: TextGenerator | None) -> Memory:
     options = {k: config[k] for k in ("max_memory_tokens", "gist_chunk_tokens", "gist_tokens") if k in config}
+    if config["kind"] == "kv" and config.get("backend") == "llamacpp":
+        from memorag_integrations.memory.llamacpp import LlamaCppKVMemory
+
+        return LlamaCppKVMemory(_loadable(config["model"], "memory model"), **options)
     if config["kind"] == "kv":
         from memorag_integrations.memory.kv import KVMemory
 
         return KVMemory(_loadable(config["model"], "memory model"), **options)
+    if config["kind"] == "beacon":  # remote code: never loaded without the user's explicit opt-in
+        raise IncompatibleStoreError(
+            f"the saved memory is a beacon model ({config['model']!r}), which runs remote code: pass "
+            f"memory=BeaconMemory({config['model']!r}, trust_remote_code=True, "
+            f"beacon_ratio={config.get('beacon_ratio')!r}) to load()")
     if config["kind"] == "prompt" and generator is not None:
         from memorag_integrations.memory.prompt import PromptMemory
 

@@ -99,3 +99,37 @@ class KVMemory(Memory):
             tuple(tensors[f"keys.{i}"].to(device) for i in range(n_layers)),
             tuple(tensors[f"values.{i}"].to(device) for i in range(n_layers)),
         )
+
+
+BACKENDS = ("transformers", "llamacpp", "auto")
+
+
+def select_backend(model: str | os.PathLike | None, backend: str = "transformers") -> str:
+    """``"transformers"`` or ``"llamacpp"`` for ``model``.
+
+    ``"auto"`` takes llama.cpp for GGUF models (a ``.gguf`` file or the embedded default) when
+    llama-cpp-python is installed, transformers otherwise. The default stays transformers, which
+    needs no compiler; llama.cpp is an opt-in (``backend="llamacpp"`` or ``"auto"``).
+    """
+    from memorag_integrations.errors import InvalidInputError
+    from memorag_integrations.llm.llamacpp import llamacpp_available
+    from memorag_integrations.models import DEFAULT_LM
+
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    is_gguf = model is None or str(model) == DEFAULT_LM or str(model).endswith(".gguf")
+    return "llamacpp" if is_gguf and llamacpp_available() else "transformers"
+
+
+def kv_memory(model: str | os.PathLike | None = None, *, backend: str = "transformers", **options: Any) -> Memory:
+    """A memory of kind ``kv`` on the chosen backend (see :func:`select_backend`).
+
+    ``options`` go to :class:`KVMemory` or :class:`~memorag_integrations.memory.llamacpp.LlamaCppKVMemory`.
+    """
+    if select_backend(model, backend) == "llamacpp":
+        from memorag_integrations.memory.llamacpp import LlamaCppKVMemory
+
+        return LlamaCppKVMemory(model, **options)
+    return KVMemory(model, **options)
