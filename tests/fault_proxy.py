@@ -40,6 +40,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    response_bytes: int = 0  # body bytes sent back to the client (after any cut)
 
     def json(self):
         return json.loads(self.body)
@@ -105,7 +106,8 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 parts = urlsplit(self.path)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                fault = proxy._next(RecordedRequest(self.command, parts.path, parse_qs(parts.query), headers, body))
+                record = RecordedRequest(self.command, parts.path, parse_qs(parts.query), headers, body)
+                fault = proxy._next(record)
                 try:
                     if fault and fault.delay:
                         time.sleep(fault.delay)
@@ -115,7 +117,7 @@ class FaultProxy:
                     path, headers = self._map(parts, headers)
                     if path is None:
                         return
-                    self._forward(path, headers, body, fault.drop_after if fault else None)
+                    self._forward(record, path, headers, fault.drop_after if fault else None)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up (a timeout test)
 
@@ -136,10 +138,11 @@ class FaultProxy:
                 forwarded["authorization"] = f"Bearer {key}"
                 return "/v1" + match.group(2), forwarded
 
-            def _forward(self, path: str, headers: dict[str, str], body: bytes, drop_after: int | None) -> None:
+            def _forward(self, record: RecordedRequest, path: str, headers: dict[str, str],
+                         drop_after: int | None) -> None:
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=120)
                 try:
-                    upstream.request(self.command, path, body=body or None, headers=headers)
+                    upstream.request(self.command, path, body=record.body or None, headers=headers)
                     response = upstream.getresponse()
                     self.send_response(response.status)
                     for name, value in response.getheaders():
@@ -147,14 +150,14 @@ class FaultProxy:
                             self.send_header(name, value)
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
-                    sent = 0
                     while data := response.read1(65536):
-                        if drop_after is not None and sent + len(data) >= drop_after:
-                            self._write_chunk(data[: max(0, drop_after - sent)])
+                        if drop_after is not None and record.response_bytes + len(data) >= drop_after:
+                            self._write_chunk(data[: max(0, drop_after - record.response_bytes)])
+                            record.response_bytes = drop_after
                             self._drop()
                             return
                         self._write_chunk(data)
-                        sent += len(data)
+                        record.response_bytes += len(data)
                     self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
                 finally:
