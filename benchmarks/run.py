@@ -40,8 +40,8 @@ class Settings:
     methods: tuple[str, ...] = ALL_METHODS
     k: int = 5  # evidence budget (chunks) given to the answering model, the same for every method
     depth: int = 10  # chunks ranked per method, for recall@1..10
-    expand_tokens: int = 48
-    answer_tokens: int = 32
+    expand_tokens: int = 32
+    answer_tokens: int = 24
     answers: bool = True
     chunk_tokens: int = 200
     chunk_overlap: int = 24
@@ -56,9 +56,11 @@ class Settings:
                 "gist_tokens": self.gist_tokens}
 
 
-# Subset sizes: quick fits in minutes on a small CPU; full runs every question but trims the
-# per-document question count of the two long-document sets to stay near an hour.
-QUICK = {"hotpot": {"limit": 4, "distractors": 40}, "legal": {"docs": 1, "per_doc": 2, "shortest": True},
+# Subset sizes: quick fits in minutes on a small CPU (answers only where they are the point);
+# full runs every question but trims the per-document question count of the two long-document
+# sets to stay near an hour. "answers": False turns answer generation off for that suite.
+QUICK = {"hotpot": {"limit": 4, "distractors": 40}, "legal": {"docs": 1, "per_doc": 2, "shortest": True,
+                                                                 "answers": False},
          "review": {"docs": 1, "per_doc": 1}, "needle": {"max_words": 7000, "depths": (0.0, 0.5)},
          "nqopen": {"limit": 300}}
 FULL = {"hotpot": {"limit": None, "distractors": None}, "legal": {"docs": None, "per_doc": 3, "shortest": False},
@@ -260,13 +262,14 @@ def run_nqopen(models: Models, settings: Settings, data: Path) -> dict[str, Any]
 
 
 def run_suite(suite: str, models: Models, settings: Settings, data: Path) -> dict[str, Any]:
-    sizes = settings.sizes
+    sizes = {name: dict(value) for name, value in settings.sizes.items()}
+    answers = settings.answers and sizes.get(suite, {}).pop("answers", True)
     if suite == "hotpot":
         tasks = [datasets.load_hotpot(data, settings.split, **sizes["hotpot"])]
-        return run_tasks(suite, tasks, models, settings, answers=settings.answers)
+        return run_tasks(suite, tasks, models, settings, answers=answers)
     if suite == "legal":
         return run_tasks(suite, datasets.load_legal(data, settings.split, **sizes["legal"]), models, settings,
-                         answers=settings.answers)
+                         answers=answers)
     if suite == "review":  # no evidence gold: answers are the only measure
         return run_tasks(suite, datasets.load_review(data, settings.split, **sizes["review"]), models, settings,
                          answers=True)
