@@ -235,12 +235,12 @@ def test_stream_dropped_mid_way_resumes_without_repeating(proxy):
     gen = make(proxy)
     whole = list(gen.stream("one two three four five six"))
     assert "".join(whole) == "echo one two three four five six" and len(whole) == 7
+    size = proxy.requests[0].response_bytes
     proxy.reset()
-    # Each SSE event is about 160 bytes: two pieces reach the caller before the cut.
-    proxy.inject(Fault(drop_after=400))
+    proxy.inject(Fault(drop_after=size // 2))  # about half of the pieces reach the caller first
     pieces = list(gen.stream("one two three four five six"))
     assert "".join(pieces) == "".join(whole)
-    assert len(proxy.requests) == 2
+    assert [r.response_bytes for r in proxy.requests] == [size // 2, size]
 
 
 def test_stream_that_cannot_be_resumed_fails_clearly(proxy):

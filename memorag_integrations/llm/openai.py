@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -344,7 +345,5 @@ def _server_message(exc: Any) -> str:
 def _is_transport_error(exc: Exception) -> bool:
     # Errors while reading a stream come from the SDK's HTTP library unwrapped (httpx2, or httpx
     # for older SDKs).
-    import sys
-
     return any(isinstance(exc, module.TransportError)
                for name in ("httpx2", "httpx") if (module := sys.modules.get(name)) is not None)
