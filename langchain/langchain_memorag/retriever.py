@@ -197,11 +197,13 @@ class MemoRAGRetriever(BaseRetriever):
     @classmethod
     def load(cls, folder: str | os.PathLike, embeddings: Embeddings | None = None, *,
              vectorstore: type[VectorStore] | VectorStore | None = None, llm: BaseChatModel | None = None,
-             k: int = 4, vectorstore_kwargs: dict[str, Any] | None = None, **engine_options: Any) -> MemoRAGRetriever:
+             memory: Memory | None = None, k: int = 4, vectorstore_kwargs: dict[str, Any] | None = None,
+             **engine_options: Any) -> MemoRAGRetriever:
         """A retriever over a corpus saved by the core (``MemoRAG.save`` or ``memorag memorize``).
 
         With ``vectorstore`` the saved chunks (exact char spans) are indexed into it; otherwise the
-        saved FAISS index is used. ``llm`` is the chat model of a corpus saved with a prompt memory.
+        saved FAISS index is used. ``llm`` is the chat model of a corpus saved with a prompt memory;
+        ``memory`` an already built memory of the saved kind (to reuse a loaded model).
         """
         retriever = None
         if embeddings is not None:
@@ -211,7 +213,20 @@ class MemoRAGRetriever(BaseRetriever):
             retriever = DenseRetriever(as_core_embedder(embeddings), chunk_tokens=saved["chunk_tokens"],
                                        chunk_overlap=saved["chunk_overlap"])
         generator = ChatModelGenerator(llm) if llm is not None else None
-        engine = MemoRAG.load(folder, retriever=retriever, generator=generator, **engine_options)
+        engine = MemoRAG.load(folder, memory=memory, retriever=retriever, generator=generator, **engine_options)
+        return cls.from_engine(engine, vectorstore, embeddings, k=k, vectorstore_kwargs=vectorstore_kwargs)
+
+    @classmethod
+    def from_engine(cls, engine: MemoRAG, vectorstore: type[VectorStore] | VectorStore | None = None,
+                    embeddings: Embeddings | None = None, *, k: int = 4,
+                    vectorstore_kwargs: dict[str, Any] | None = None) -> MemoRAGRetriever:
+        """A retriever over an engine that has memorized its corpus already.
+
+        With ``vectorstore`` (a class or an instance) the engine's chunks, with exact char spans, are
+        indexed into it, embedded by ``embeddings`` (default: the engine's own embedder).
+        """
+        if not engine.memory.is_ready:
+            raise NotMemorizedError("the engine has memorized nothing yet: call engine.memorize(...) first")
         if vectorstore is None:
             return cls(engine=engine, k=k)
         embeddings = embeddings if embeddings is not None else EmbedderEmbeddings(engine.retriever.embedder)
