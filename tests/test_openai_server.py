@@ -20,6 +20,7 @@ from memorag_integrations import DenseRetriever, Document, MemoRAG  # noqa: E402
 from memorag_integrations.errors import GenerationError  # noqa: E402
 from memorag_integrations.llm.openai import OpenAIGenerator  # noqa: E402
 from memorag_integrations.llm.retry import RetryPolicy  # noqa: E402
+from memorag_integrations.memory.gist import GistCache  # noqa: E402
 from memorag_integrations.memory.prompt import PromptMemory  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -180,10 +181,10 @@ def test_saved_corpus_loads_with_the_same_generator(engine, tmp_path):
     assert loaded.answer(QUESTION, task="qa").text == engine.answer(QUESTION, task="qa").text
 
 
-def test_gisting_over_the_server(llama_server_url):
+def test_gisting_over_the_server(llama_server_url, tmp_path):
     lm = generator(llama_server_url, concurrency=3)
     memory = PromptMemory(lm, max_memory_tokens=200, gist_chunk_tokens=128, gist_tokens=24)
-    memory.compressor.cache = None
+    memory.compressor.cache = GistCache(tmp_path)  # empty: every gist is written by the server
     text = language_reference_slice(("break", "continue", "pass"))
     memory.memorize([Document(text, "langref")], progress=False)
     assert len(memory.gists) >= 2 and all(g["gist"].strip() for g in memory.gists)
