@@ -19,7 +19,7 @@ from memorag_integrations.memory.beacon import BeaconMemory, flatten_state, unfl
 
 TOY_CODE = Path(__file__).parent / "beacon_toy" / "modeling_toy_beacon.py"
 QUESTIONS = ["How do I leave a loop before it finishes?", "What does the assert statement do?"]
-FAST = {"clue_tokens": 32, "answer_tokens": 32, "k": 3}
+FAST = {"clue_tokens": 16, "answer_tokens": 16, "k": 3}
 
 
 def make_toy_model(folder: Path, ratio: int = 2) -> Path:
@@ -70,7 +70,7 @@ def toy_folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def engine(toy_folder, reference_text):
     memory = BeaconMemory(toy_folder, trust_remote_code=True, beacon_ratio=4)
-    return MemoRAG(memory, progress=False, **FAST).memorize(Document(reference_text[:6000], "langref"))
+    return MemoRAG(memory, progress=False, **FAST).memorize(Document(reference_text[:4000], "langref"))
 
 
 @pytest.mark.slow
@@ -79,16 +79,16 @@ def test_reads_once_into_a_compressed_memory(engine):
     assert memory.lm.model.config.beacon_ratio == [4] and memory.beacon_ratio == 4
     assert memory.config() == {"kind": "beacon", "model": "path:toy-beacon", "beacon_ratio": 4}
     read = memory._state["all_input_ids"].shape[1]
-    assert read > 1000 and memory._state["activations"][0][0].shape[2] == read // 4 + read % 4  # 4 tokens a beacon
+    assert read > 800 and memory._state["activations"][0][0].shape[2] == read // 4 + read % 4  # 4 tokens a beacon
 
 
 @pytest.mark.slow
 def test_memory_is_restored_before_every_query(engine):
-    model = engine.memory.lm.model
-    first = [engine.expand(q) for q in QUESTIONS]
-    assert model.memory.step_idx > engine.memory._state["step_idx"]  # generating did extend the model's memory
-    second = [engine.expand(q) for q in reversed(QUESTIONS)][::-1]
-    assert first == second and any(c.queries() for c in first)
+    memory, model = engine.memory, engine.memory.lm.model
+    first = [memory.generate(q, 12) for q in QUESTIONS]
+    assert model.memory.step_idx > memory._state["step_idx"]  # generating did extend the model's memory
+    second = [memory.generate(q, 12) for q in reversed(QUESTIONS)][::-1]
+    assert first == second and all(first)
     # Plain generation (the final answer) runs on an emptied memory.
     engine.memory.generate("Say hello.", 8)
     plain = engine.generator.generate("Name a primary colour.", 8)

@@ -34,3 +34,9 @@ def test_only_gguf_files(tmp_path):
         llamacpp.LlamaCppGenerator(tmp_path)  # a folder: a transformers model
     with pytest.raises(FileNotFoundError):
         llamacpp.LlamaCppGenerator(tmp_path / "missing.gguf")
+
+
+def test_threads_default_to_the_cores_this_process_may_use():
+    import os
+
+    assert llamacpp.available_cores() == len(os.sched_getaffinity(0)) >= 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +39,7 @@ class BeaconGenerator(TextGenerator):
         self.lm = lm
         self.identity = lm.identity
         self.context_window = lm.context_window
-        self.lock = threading.RLock()
+        self.lock = _model_lock(lm)
 
     def generate(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
                  stop: Sequence[str] | None = None) -> str:
@@ -172,6 +173,16 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
         return {k: unflatten_state(v, tensors) for k, v in value.items()}
     items = [unflatten_state(v, tensors) for v in value]
     return tuple(items) if tag == "tuple" else items
+
+
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _model_lock(lm: TransformersGenerator) -> threading.RLock:
+    """One lock per loaded model, however many memories share it."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(lm, threading.RLock())
 
 
 def _copy(obj: Any) -> Any:
