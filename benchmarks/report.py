@@ -50,6 +50,8 @@ def _cell(value: float | None, key: str) -> str:
 def markdown(result: dict[str, Any], tag: str) -> str:
     env = result.get("environment", {})
     parts = [f"# {tag}", ""]
+    if result.get("partial"):
+        parts += [f"Partial: the run was stopped after {len(result.get('questions', []))} question(s).", ""]
     if result.get("suite") == "speed":
         parts.append(speed_table(result))
     else:

@@ -176,8 +176,10 @@ def score_question(q: datasets.Question, outcome, answer: str | None, ks: tuple[
 
 
 def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: Settings, *,
-              answers: bool, ks: tuple[int, ...] = (3, 5, 10)) -> dict[str, Any]:
-    """Every method on every question of ``tasks``; returns per-question records and the means."""
+              answers: bool, ks: tuple[int, ...] = (3, 5, 10), on_question=None) -> dict[str, Any]:
+    """Every method on every question of ``tasks``; returns per-question records and the means.
+    ``on_question(partial_result)`` is called after each question, so a long run that is stopped
+    still leaves its results so far."""
     questions, corpora = [], []
     for task in tasks:
         engine, memorize_s = engine_for(task, models, settings)
@@ -201,6 +203,9 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
                 logger.info("%s %s %s %s", suite, q.qid, name,
                             {k: v for k, v in result.items() if k.startswith(("recall_any@5", "f1"))})
             questions.append(record)
+            if on_question is not None:
+                on_question({"suite": suite, "corpora": corpora, "questions": questions,
+                             "summary": summarize(questions), "partial": True})
     return {"suite": suite, "corpora": corpora, "questions": questions, "summary": summarize(questions)}
 
 
@@ -261,20 +266,21 @@ def run_nqopen(models: Models, settings: Settings, data: Path) -> dict[str, Any]
             "questions": questions, "summary": summarize(questions)}
 
 
-def run_suite(suite: str, models: Models, settings: Settings, data: Path) -> dict[str, Any]:
+def run_suite(suite: str, models: Models, settings: Settings, data: Path, on_question=None) -> dict[str, Any]:
     sizes = {name: dict(value) for name, value in settings.sizes.items()}
     answers = settings.answers and sizes.get(suite, {}).pop("answers", True)
     if suite == "hotpot":
         tasks = [datasets.load_hotpot(data, settings.split, **sizes["hotpot"])]
-        return run_tasks(suite, tasks, models, settings, answers=answers)
+        return run_tasks(suite, tasks, models, settings, answers=answers, on_question=on_question)
     if suite == "legal":
         return run_tasks(suite, datasets.load_legal(data, settings.split, **sizes["legal"]), models, settings,
-                         answers=answers)
+                         answers=answers, on_question=on_question)
     if suite == "review":  # no evidence gold: answers are the only measure
         return run_tasks(suite, datasets.load_review(data, settings.split, **sizes["review"]), models, settings,
-                         answers=True)
+                         answers=True, on_question=on_question)
     if suite == "needle":  # a retrieval probe: recall of the needle span only
-        result = run_tasks(suite, datasets.load_needle(data, **sizes["needle"]), models, settings, answers=False)
+        result = run_tasks(suite, datasets.load_needle(data, **sizes["needle"]), models, settings, answers=False,
+                           on_question=on_question)
         result["by_haystack_words"] = by_group(result, "haystack_words")
         result["by_depth"] = by_group(result, "depth")
         return result
@@ -319,22 +325,25 @@ def main(argv: list[str] | None = None) -> None:
     models = None
     for suite in suites:
         t0 = time.perf_counter()
+        model = "" if args.model == "smollm2" or suite == "speed" else f"-{args.model}"
+        suffix = f"{args.split}{model}{'-quick' if args.quick else ''}"
+
+        def save(result: dict[str, Any]) -> None:
+            result["settings"] = {k: v for k, v in asdict(settings).items() if k != "sizes"} | {
+                "sizes": settings.sizes.get(suite)}
+            result["environment"] = environment()
+            result["wall_s"] = round(time.perf_counter() - t0, 1)
+            report.write(result, args.out, tag=f"{suite}-{suffix}")
+            report.combine(args.out, suffix)
+
         if suite == "speed":
             from benchmarks import speed
 
-            result = speed.run(quick=args.quick, data=args.data)
+            save(speed.run(quick=args.quick, data=args.data))
         else:
             models = models or Models(settings)
-            result = run_suite(suite, models, settings, args.data)
-        result["settings"] = {k: v for k, v in asdict(settings).items() if k != "sizes"} | {
-            "sizes": settings.sizes.get(suite)}
-        result["environment"] = environment()
-        result["wall_s"] = round(time.perf_counter() - t0, 1)
-        model = "" if args.model == "smollm2" or suite == "speed" else f"-{args.model}"
-        suffix = f"{args.split}{model}{'-quick' if args.quick else ''}"
-        report.write(result, args.out, tag=f"{suite}-{suffix}")
-        report.combine(args.out, suffix)
-        logger.info("%s done in %.0f s", suite, result["wall_s"])
+            save(run_suite(suite, models, settings, args.data, on_question=save))
+        logger.info("%s done in %.0f s", suite, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

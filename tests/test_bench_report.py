@@ -76,3 +76,10 @@ def test_combine_puts_every_suite_headline_in_one_table(tmp_path):
     assert "| memorag | 1.000 | 0.500 | 0.500 | 1.000 | 3.00 |" in text
     assert "R@1 0.500, R@5 0.750, R@10 1.000" in text
     assert report.combine(tmp_path, "heldout") is None
+
+
+def test_partial_results_say_so(tmp_path):
+    result = {"suite": "hotpot", "questions": questions()[:1], "summary": summarize(questions()[:1]),
+              "environment": ENV, "partial": True}
+    md = report.write(result, tmp_path, tag="p")[1].read_text()
+    assert "Partial: the run was stopped after 1 question(s)." in md
