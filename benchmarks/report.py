@@ -110,17 +110,17 @@ def plot_recall(result: dict[str, Any], path: Path, title: str) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1.2 * len(methods) + 3, 4))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(methods) + 3), 4))
     width = 0.8 / len(keys)
     for i, key in enumerate(keys):
         xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(methods))]
         bars = ax.bar(xs, [summary[m].get(key, 0) for m in methods], width, label=key.replace("recall_any", "recall"))
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(range(len(methods)), methods, rotation=20)
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.25)  # head room for the legend above the bars
     ax.set_ylabel("evidence recall")
-    ax.set_title(f"{title}: recall@k per method (n={max(summary[m].get('n', 0) for m in methods):.0f})")
-    ax.legend(fontsize=8)
+    ax.set_title(f"{title}: recall@k per method (n={max(summary[m].get('n', 0) for m in methods):.0f})", fontsize=10)
+    ax.legend(fontsize=8, ncol=len(keys), loc="upper center")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
