@@ -220,3 +220,24 @@ def test_bad_input_raises_typed_errors():
     fresh = PromptMemory(ChatModelGenerator(FakeListChatModel(responses=["a"])))
     with pytest.raises(NotMemorizedError):
         MemoRAGRetriever.from_engine(MemoRAG(fresh, retriever.engine.retriever))
+
+
+def test_from_documents_keeps_ids_metadata_and_exact_spans():
+    from langchain_core.documents import Document
+
+    texts = {"a": "Alpha paragraph about loops. " * 30, "b": "Beta paragraph about the assert statement. " * 30}
+    docs = [Document(page_content=t, metadata={"source": f"{i}.txt"}, id=i) for i, t in texts.items()]
+    memory = FakeListChatModel(responses=["- paragraph about loops", "* what about assert?"])
+    retriever = MemoRAGRetriever.from_documents(docs, DeterministicFakeEmbedding(size=16), llm=memory,
+                                                vectorstore=InMemoryVectorStore(DeterministicFakeEmbedding(size=16)),
+                                                k=4)
+    stored = list(retriever.vectorstore.store.values())
+    assert {s["metadata"]["doc_id"] for s in stored} == {"a", "b"}
+    for s in stored:
+        m = s["metadata"]
+        assert texts[m["doc_id"]][m["start"]:m["end"]] == s["text"] and m["source"] == f"{m['doc_id']}.txt"
+    found = retriever.invoke("loops?")
+    assert len(found) == len(stored) == 3 and len({d.id for d in found}) == 3  # 120 + 210 words: 1 + 2 chunks
+    for d in found:
+        assert set(d.metadata["matched_queries"]) <= {"loops?", "paragraph about loops", "what about assert?"}
+    assert [d.metadata["score"] for d in found] == sorted((d.metadata["score"] for d in found), reverse=True)
