@@ -147,7 +147,8 @@ class ChatModelGenerator(TextGenerator):
 
     def stream(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
                stop: Sequence[str] | None = None) -> Iterator[str]:
-        for chunk in self.model.stream(to_langchain_messages(prompt), **self._kwargs(max_new_tokens, temperature, stop)):
+        messages = to_langchain_messages(prompt)
+        for chunk in self.model.stream(messages, **self._kwargs(max_new_tokens, temperature, stop)):
             if chunk.text:
                 yield chunk.text
 

@@ -52,7 +52,8 @@ class MemoRAGRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     engine: MemoRAG = Field(description="a memorized MemoRAG engine: its memory, fusion settings and index")
-    vectorstore: VectorStore | None = Field(default=None, description="where chunks are searched; None: the engine's index")
+    vectorstore: VectorStore | None = Field(default=None,
+                                            description="where chunks are searched; None: the engine's index")
     k: int = Field(default=4, description="documents returned per query")
     fetch_k: int | None = Field(default=None, description="hits fetched per expanded query; default max(2k, 10)")
     search_kwargs: dict[str, Any] = Field(default_factory=dict, description="extra vector store search arguments")
@@ -129,8 +130,8 @@ class MemoRAGRetriever(BaseRetriever):
     def _fuse(self, query: str, queries: list[str], results: list[list[tuple[LCDocument, float]]], k: int,
               clues: Clues) -> list[LCDocument]:
         rankings = [(q, [(_key(d), d, s) for d, s in hits]) for q, hits in zip(queries, results)]
-        fused = reciprocal_rank_fusion(rankings, weights=query_weights(queries, query, self.engine.query_weight),
-                                       rrf_k=self.engine.rrf_k)
+        weights = query_weights(queries, query.strip(), self.engine.query_weight)
+        fused = reciprocal_rank_fusion(rankings, weights=weights, rrf_k=self.engine.rrf_k)
         count = self.engine.generator.count_tokens
         kept = cut_to_budget(fused, k=k, token_budget=self.engine.token_budget,
                              count_tokens=lambda h: count(h.item.page_content))

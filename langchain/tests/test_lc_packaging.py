@@ -47,6 +47,7 @@ def test_the_folder_is_no_package():
 
 
 def test_the_installed_langchain_wins_from_the_repo_root():
+    pytest.importorskip("langchain.agents", reason="the real langchain is not installed here")
     where = run_python("import langchain; print(langchain.__file__)", ROOT, root_on_path=True)
     assert where and not where.startswith(str(ROOT / "langchain"))
 

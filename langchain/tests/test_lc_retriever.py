@@ -213,8 +213,8 @@ def test_bad_input_raises_typed_errors():
     with pytest.raises(InvalidInputError, match="unknown task"):
         retriever.invoke("loops?", task="translate")
     with pytest.raises(InvalidInputError, match="either llm"):
-        MemoRAGRetriever.from_texts(["x y z"], DeterministicFakeEmbedding(size=8), llm=FakeListChatModel(responses=["a"]),
-                                    memory=retriever.engine.memory)
+        MemoRAGRetriever.from_texts(["x y z"], DeterministicFakeEmbedding(size=8),
+                                    llm=FakeListChatModel(responses=["a"]), memory=retriever.engine.memory)
     with pytest.raises(InvalidInputError, match="VectorStore"):
         MemoRAGRetriever.from_engine(retriever.engine, vectorstore=dict)
     fresh = PromptMemory(ChatModelGenerator(FakeListChatModel(responses=["a"])))

@@ -77,7 +77,7 @@ class ScriptedToolCaller(BaseChatModel):
 
 @pytest.mark.slow
 def test_agent_loop_with_create_agent():
-    from langchain.agents import create_agent
+    create_agent = pytest.importorskip("langchain.agents", reason="create_agent needs langchain").create_agent
 
     tool = create_memorag_tool(kv_retriever(), chat_model())
     agent = create_agent(ScriptedToolCaller(tool_name=tool.name), tools=[tool])
