@@ -72,8 +72,10 @@ def test_next_token_preferences_agree(engines):
 
 def test_memory_answers_and_evidence_agree(engines):
     answers = {b: e.memory.generate(QUESTION, 24) for b, e in engines.items()}
-    first_words = {b: a.split()[:2] for b, a in answers.items()}
-    assert first_words["transformers"] == first_words["llamacpp"], answers
+    # Both find the answer in memory, in overlapping words (the wording may differ, see above).
+    assert all("break" in a for a in answers.values()), answers
+    words = [set(a.lower().split()) for a in answers.values()]
+    assert len(words[0] & words[1]) / len(words[0] | words[1]) >= 0.3, answers
     evidence = {b: e.retrieve(QUESTION, k=3) for b, e in engines.items()}
     assert evidence["transformers"][0].char_span == evidence["llamacpp"][0].char_span
     assert any("break" in ev.text for ev in evidence["llamacpp"])
