@@ -61,7 +61,7 @@ class Settings:
 # sets to stay near an hour. "answers": False turns answer generation off for that suite.
 QUICK = {"hotpot": {"limit": 4, "distractors": 40}, "legal": {"docs": 1, "per_doc": 2, "shortest": True,
                                                                  "answers": False},
-         "review": {"docs": 1, "per_doc": 1}, "needle": {"max_words": 7000, "depths": (0.0, 0.5)},
+         "review": {"docs": 1, "per_doc": 1}, "needle": {"max_words": 7000, "depths": (0.0,)},
          "nqopen": {"limit": 300}}
 FULL = {"hotpot": {"limit": None, "distractors": None}, "legal": {"docs": None, "per_doc": 3, "shortest": False},
         "review": {"docs": 6, "per_doc": 2}, "needle": {"max_words": None, "depths": None},

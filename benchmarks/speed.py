@@ -72,7 +72,10 @@ def latencies(engine, queries: list[str]) -> tuple[dict[str, float], dict[str, f
             {s: round(percentile(v, 0.95), 3) for s, v in stages.items()})
 
 
-def measure(name: str, generator, new_memory, text: str, queries: list[str], work: Path) -> dict[str, Any]:
+def measure(name: str, generator, new_memory, text: str, queries: list[str], work: Path, *,
+            new_tokens: int = 48) -> dict[str, Any]:
+    """Every speed and size figure of one backend on one document; ``new_tokens`` caps each clue
+    and answer."""
     from memorag_integrations import MemoRAG
     from memorag_integrations.memory.gist import GistCache
     from memorag_integrations.memory.prompt import PromptMemory
@@ -81,7 +84,8 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     memory = new_memory()
     memory.compressor.cache = GistCache(work / "gists")  # empty: every gist is computed
     retriever = DenseRetriever()
-    engine = MemoRAG(memory, retriever, generator, progress=False, clue_tokens=48, answer_tokens=48)
+    engine = MemoRAG(memory, retriever, generator, progress=False, clue_tokens=new_tokens,
+                     answer_tokens=new_tokens)
     tokens = generator.count_tokens(text)
     t0 = time.perf_counter()
     engine.memorize(text)
@@ -89,7 +93,8 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     folder = engine.save(work / "corpus", overwrite=True)
     t0 = time.perf_counter()
     engine = MemoRAG.load(folder, memory=new_memory(), retriever=DenseRetriever(retriever.embedder),
-                          generator=generator, progress=False, clue_tokens=48, answer_tokens=48)
+                          generator=generator, progress=False, clue_tokens=new_tokens,
+                          answer_tokens=new_tokens)
     load_s = time.perf_counter() - t0
     p50, p95 = latencies(engine, queries)
     row = {"backend": name, "model": generator.identity, "document_tokens": tokens,
@@ -103,7 +108,8 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
         # The same queries with no cached memory: the memory text is sent (and read) on every call.
         rereading = PromptMemory(generator, max_memory_tokens=engine.memory.max_memory_tokens)
         rereading.load_state({}, engine.memory.state()[1])
-        uncached = MemoRAG(rereading, engine.retriever, generator, progress=False, clue_tokens=48, answer_tokens=48)
+        uncached = MemoRAG(rereading, engine.retriever, generator, progress=False, clue_tokens=new_tokens,
+                           answer_tokens=new_tokens)
         row["uncached_p50_s"], row["uncached_p95_s"] = latencies(uncached, queries)
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     logger.info("speed %s", row)

@@ -1,0 +1,28 @@
+"""The speed suite's measurements, on the real embedded model over a short real text."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import speed  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, reference_text):
+    name, generator, new_memory = speed.backends()[0]
+    assert name == "transformers"
+    text = speed.cut_to_tokens(reference_text, generator, 300)
+    assert 200 <= generator.count_tokens(text) <= 300
+    row = speed.measure(name, generator, new_memory, text, ["What does break do?", "What is a for loop?"], tmp_path,
+                        new_tokens=4)
+    assert row["document_tokens"] == generator.count_tokens(text) and row["memorize_tokens_per_s"] > 0
+    assert {"manifest.json", "memory.safetensors", "index.faiss", "chunks.jsonl"} <= set(row["saved_files_mb"])
+    assert row["folder_kb_per_1k_tokens"] > 0 and row["load_s"] > 0 and row["peak_rss_mb"] > 100
+    for key in ("latency_p50_s", "latency_p95_s", "uncached_p50_s"):
+        assert set(row[key]) == {"expand", "retrieve", "generate", "total"}
+        assert row[key]["total"] >= row[key]["expand"] > 0
+    assert row["latency_p95_s"]["total"] >= row["latency_p50_s"]["total"]
