@@ -31,9 +31,9 @@ def lm():
 
     from memorag_integrations.llm.transformers import TransformersGenerator
 
-    # On a shared, oversubscribed CPU, torch's OpenMP threads spin against each other: one thread
-    # measured 8x faster here. MEMORAG_TEST_TORCH_THREADS=0 keeps torch's own default.
-    threads = int(os.environ.get("MEMORAG_TEST_TORCH_THREADS", "1"))
+    # On a shared, oversubscribed CPU torch's OpenMP threads spin against each other (one thread
+    # measured 8x faster there): MEMORAG_TEST_TORCH_THREADS=1 opts in. Unset keeps torch's default.
+    threads = int(os.environ.get("MEMORAG_TEST_TORCH_THREADS", "0"))
     if threads > 0:
         torch.set_num_threads(threads)
     return TransformersGenerator()

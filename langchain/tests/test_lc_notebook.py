@@ -1,6 +1,5 @@
 """The LangChain quickstart notebook runs top to bottom, offline, with the embedded defaults."""
 
-import os
 
 import nbformat
 import pytest
@@ -13,7 +12,7 @@ pytestmark = pytest.mark.slow
 def test_langchain_quickstart_runs(tmp_path):
     nb = nbformat.read(ROOT / "notebooks" / "langchain_quickstart.ipynb", as_version=4)
     client = NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute(env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})  # see lc_support.lm
+    client.execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)

@@ -87,9 +87,8 @@ def readme_langchain_code() -> str:
 
 @pytest.mark.slow
 def test_readme_example_runs_as_written(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}  # see lc_support.lm
     done = subprocess.run([sys.executable, "-c", readme_langchain_code()], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=1200, env=env)
+                          text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert lines and "doc-0" in done.stdout, done.stdout
