@@ -111,7 +111,8 @@ _QUOTES = "\"'“”‘’「」『』《》`"
 def parse_items(output: str, *, min_tokens: int = 2, max_items: int = 8, exclude: str = "") -> list[str]:
     """Split a model's list output into clean, unique items.
 
-    Handles numbering, bullets, labels, quotes and blank lines. ``min_tokens`` counts tokens as
+    Handles numbering, bullets, labels, quotes and blank lines; a line ending in a colon introduces
+    the list ("Here are some questions:") and is not an item. ``min_tokens`` counts tokens as
     :func:`count_tokens` does, so short CJK clues survive. Items equal to ``exclude`` (the query
     echoed back) are dropped.
     """
@@ -126,6 +127,8 @@ def parse_items(output: str, *, min_tokens: int = 2, max_items: int = 8, exclude
                 break
             line = stripped
         key = _normalise(line)
+        if line.endswith((":", "\uff1a")):  # a preamble, which small models write before every list
+            continue
         if not key or key in seen or key == echo or count_tokens(line) < min_tokens:
             continue
         seen.add(key)

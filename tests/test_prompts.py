@@ -37,6 +37,13 @@ def test_min_length_counts_cjk_tokens_so_short_chinese_clues_survive():
     assert count_tokens("hello world, again") == 3
 
 
+def test_parse_items_drops_the_preamble_that_introduces_a_list():
+    # Written by the embedded model before its clues; as a search query it only adds noise.
+    output = ("What a delightful question! Here are some more specific questions:\n"
+              "1. When was the novel first published?\n以下是一些问题：\n2. 这本书是哪一年出版的")
+    assert parse_items(output) == ["When was the novel first published?", "这本书是哪一年出版的"]
+
+
 def test_parse_items_respects_max_items():
     assert len(parse_items("\n".join(f"clue number {i}" for i in range(20)), max_items=4)) == 4
 
