@@ -1,14 +1,20 @@
-"""Text generators: local transformers models and the generator seam."""
+"""Text generators: the generator seam and its backends (transformers, OpenAI-compatible, llama.cpp)."""
 
 from memorag_integrations.llm.base import Message, Prompt, TextGenerator
 
-__all__ = ["Message", "Prompt", "TextGenerator", "TransformersGenerator"]
+__all__ = ["LlamaCppGenerator", "Message", "OpenAIGenerator", "Prompt", "TextGenerator", "TransformersGenerator"]
+
+# Lazy: importing the seam must not import torch, openai or llama_cpp.
+_BACKENDS = {
+    "TransformersGenerator": "memorag_integrations.llm.transformers",
+    "OpenAIGenerator": "memorag_integrations.llm.openai",
+    "LlamaCppGenerator": "memorag_integrations.llm.llamacpp",
+}
 
 
 def __getattr__(name: str):
-    # Lazy: importing the seam must not import torch.
-    if name == "TransformersGenerator":
-        from memorag_integrations.llm.transformers import TransformersGenerator
+    if name in _BACKENDS:
+        import importlib
 
-        return TransformersGenerator
+        return getattr(importlib.import_module(_BACKENDS[name]), name)
     raise AttributeError(name)
