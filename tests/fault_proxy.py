@@ -156,8 +156,9 @@ class FaultProxy:
                             record.response_bytes = drop_after
                             self._drop()
                             return
-                        self._write_chunk(data)
+                        # Counted before the write: the client may finish and read the record at once.
                         record.response_bytes += len(data)
+                        self._write_chunk(data)
                     self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
                 finally:
