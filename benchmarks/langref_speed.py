@@ -18,9 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
 from python_reference import language_reference  # noqa: E402
+
+from benchmarks.speed import folder_size, percentile  # noqa: E402
 
 from memorag_integrations import MemoRAG  # noqa: E402
 from memorag_integrations.memory.gist import GistCache  # noqa: E402
@@ -36,15 +39,6 @@ QUERIES = [
     "How does Python compare objects of different types?",
     "When is __init_subclass__ called?",
 ]
-
-
-def folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
