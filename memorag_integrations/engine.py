@@ -276,18 +276,10 @@ class MemoRAG:
 
         ``include_kv=False`` leaves out a KV memory's cache (much smaller; re-read on load)."""
         self._require_memory()
-        from safetensors.torch import save_file
 
         def fill(tmp: Path) -> dict[str, Any]:
-            with open(tmp / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
-                for d in self.documents:
-                    fh.write(json.dumps({"doc_id": d.doc_id, "text": d.text, "metadata": d.metadata},
-                                        ensure_ascii=False) + "\n")
+            write_corpus(tmp, self.documents, self.memory, include_kv=include_kv)
             self.retriever.save(tmp)
-            tensors, meta = self.memory.state()
-            (tmp / MEMORY_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-            if tensors and include_kv:
-                save_file(tensors, str(tmp / MEMORY_TENSORS))
             return {"library": _version(), "memory": self.memory.config(), "retriever": self.retriever.config(),
                     "documents": len(self.documents), "content_sha256": content_hash(self.documents)}
 
@@ -318,25 +310,49 @@ class MemoRAG:
         check_same(saved_memory, memory.config(), "memory model or settings", folder)
         check_same(saved_retriever, retriever.config(), "embedder or chunking", folder)
         engine = cls(memory, retriever, generator, **options)
+        engine.documents = read_corpus(folder, memory, manifest, remedy="memorize the corpus again")
         try:
-            with open(folder / DOCUMENTS_FILE, encoding="utf-8") as fh:
-                engine.documents = [Document(**json.loads(line)) for line in fh if line.strip()]
             retriever.load(folder)
-            tensors = {}
-            if (folder / MEMORY_TENSORS).exists():
-                from safetensors.torch import load_file
-
-                tensors = load_file(str(folder / MEMORY_TENSORS))
-            memory.load_state(tensors, json.loads((folder / MEMORY_META).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorruptStoreError(f"{folder} could not be read ({exc}); memorize the corpus again") from exc
-        if content_hash(engine.documents) != manifest.get("content_sha256"):
-            raise CorruptStoreError(f"{folder}/{DOCUMENTS_FILE} does not match the manifest; memorize again")
         return engine
 
     def __repr__(self) -> str:
         return (f"MemoRAG(memory={self.memory!r}, retriever={self.retriever!r}, generator={self.generator!r}, "
                 f"k={self.k}, documents={len(self.documents)})")
+
+
+def write_corpus(folder: Path, documents: list[Document], memory: Memory, *, include_kv: bool = True) -> None:
+    """Write the documents and the memory's state into ``folder`` (the index is the caller's)."""
+    from safetensors.torch import save_file
+
+    with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
+        for d in documents:
+            fh.write(json.dumps({"doc_id": d.doc_id, "text": d.text, "metadata": d.metadata}, ensure_ascii=False) + "\n")
+    tensors, meta = memory.state()
+    (folder / MEMORY_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    if tensors and include_kv:
+        save_file(tensors, str(folder / MEMORY_TENSORS))
+
+
+def read_corpus(folder: Path, memory: Memory, manifest: dict[str, Any], *, remedy: str) -> list[Document]:
+    """The documents saved by :func:`write_corpus`, with ``memory`` restored; checked against the manifest."""
+    from memorag_integrations.errors import CorruptStoreError
+
+    try:
+        with open(folder / DOCUMENTS_FILE, encoding="utf-8") as fh:
+            documents = [Document(**json.loads(line)) for line in fh if line.strip()]
+        tensors = {}
+        if (folder / MEMORY_TENSORS).exists():
+            from safetensors.torch import load_file
+
+            tensors = load_file(str(folder / MEMORY_TENSORS))
+        memory.load_state(tensors, json.loads((folder / MEMORY_META).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptStoreError(f"{folder} could not be read ({exc}); {remedy}") from exc
+    if content_hash(documents) != manifest.get("content_sha256"):
+        raise CorruptStoreError(f"{folder}/{DOCUMENTS_FILE} does not match the manifest; {remedy}")
+    return documents
 
 
 def content_hash(documents: list[Document]) -> str:

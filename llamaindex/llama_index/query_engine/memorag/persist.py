@@ -8,7 +8,6 @@ vector store). Written atomically; no pickle.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,13 +19,12 @@ from llama_index.retrievers.memorag import MemoRAGRetriever
 from llama_index.retrievers.memorag.defaults import as_memory
 from llama_index.retrievers.memorag.embedding import MemoRAGEmbedding, core_embedder
 
-from memorag_integrations.engine import MemoRAG, content_hash
+from memorag_integrations.engine import MemoRAG, content_hash, read_corpus, write_corpus
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          MissingDependencyError)
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.models import DEFAULT_EMBEDDER, DEFAULT_LM
 from memorag_integrations.retrieval.retriever import DenseRetriever
-from memorag_integrations.schema import Document
 from memorag_integrations.store import check_same, file_sha256, read_manifest, write_atomically
 
 if TYPE_CHECKING:
@@ -34,9 +32,6 @@ if TYPE_CHECKING:
 
 ADAPTER = "llama_index"
 INDEX_DIR = "index"
-DOCUMENTS_FILE = "documents.jsonl"
-MEMORY_META = "memory.json"
-MEMORY_TENSORS = "memory.safetensors"
 ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "clue_tokens", "answer_tokens")
 MEMORY_OPTIONS = ("max_memory_tokens", "gist_chunk_tokens", "gist_tokens")
 
@@ -52,16 +47,7 @@ def persist_engine(engine: MemoRAGQueryEngine, folder: str | os.PathLike, *, ove
     index = retriever.index
 
     def fill(tmp: Path) -> dict[str, Any]:
-        from safetensors.torch import save_file
-
-        with open(tmp / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
-            for d in core.documents:
-                fh.write(json.dumps({"doc_id": d.doc_id, "text": d.text, "metadata": d.metadata},
-                                    ensure_ascii=False) + "\n")
-        tensors, meta = core.memory.state()
-        (tmp / MEMORY_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        if tensors:
-            save_file(tensors, str(tmp / MEMORY_TENSORS))
+        write_corpus(tmp, core.documents, core.memory)
         index.storage_context.persist(persist_dir=str(tmp / INDEX_DIR))
         return {
             "adapter": ADAPTER, "library": _version(),
@@ -112,19 +98,7 @@ def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm
     check_same(manifest["memory"], mem.config(), "memory model or settings", folder)
 
     core = MemoRAG(mem, chunker, **saved)
-    try:
-        with open(folder / DOCUMENTS_FILE, encoding="utf-8") as fh:
-            core.documents = [Document(**json.loads(line)) for line in fh if line.strip()]
-        tensors = {}
-        if (folder / MEMORY_TENSORS).exists():
-            from safetensors.torch import load_file
-
-            tensors = load_file(str(folder / MEMORY_TENSORS))
-        mem.load_state(tensors, json.loads((folder / MEMORY_META).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorruptStoreError(f"{folder} could not be read ({exc}); build the engine again") from exc
-    if content_hash(core.documents) != manifest.get("content_sha256"):
-        raise CorruptStoreError(f"{folder}/{DOCUMENTS_FILE} does not match the manifest; build the engine again")
+    core.documents = read_corpus(folder, mem, manifest, remedy="build the engine again")
 
     index_dir = str(folder / INDEX_DIR)
     storage = StorageContext.from_defaults(persist_dir=index_dir,
