@@ -98,29 +98,35 @@ def speed_table(result: dict[str, Any]) -> str:
 
 
 def plot_recall(result: dict[str, Any], path: Path, title: str) -> bool:
-    """Grouped bars: recall@k (each k a bar) per method; False when the suite has no recall."""
+    """Grouped bars of recall@k (each k a bar) per method, one panel per kind of recall present
+    (any gold, both golds, by id); False when the suite has no recall."""
     summary = result.get("summary", {})
-    keys = [key for key, _ in COLUMNS if key.startswith("recall") and any(key in r for r in summary.values())]
-    keys = [k for k in keys if k.startswith(("recall_any", "recall@"))] or keys
-    methods = [m for m in summary if any(k in summary[m] for k in keys)]
-    if not keys or not methods:
+    present = [key for key, _ in COLUMNS if key.startswith("recall") and any(key in r for r in summary.values())]
+    panels = [(label, [k for k in present if k.startswith(prefix)])
+              for prefix, label in (("recall_any", "any gold"), ("recall_all", "both golds"), ("recall@", "by id"))]
+    panels = [(label, keys) for label, keys in panels if keys]
+    methods = [m for m in summary if any(k in summary[m] for k in present)]
+    if not panels or not methods:
         return _plot_answers(result, path, title)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(methods) + 3), 4))
-    width = 0.8 / len(keys)
-    for i, key in enumerate(keys):
-        xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(methods))]
-        bars = ax.bar(xs, [summary[m].get(key, 0) for m in methods], width, label=key.replace("recall_any", "recall"))
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    ax.set_xticks(range(len(methods)), methods, rotation=20)
-    ax.set_ylim(0, 1.25)  # head room for the legend above the bars
-    ax.set_ylabel("evidence recall")
-    ax.set_title(f"{title}: recall@k per method (n={max(summary[m].get('n', 0) for m in methods):.0f})", fontsize=10)
-    ax.legend(fontsize=8, ncol=len(keys), loc="upper center")
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * max(6.0, 1.2 * len(methods) + 3), 4),
+                             squeeze=False)
+    for ax, (label, keys) in zip(axes[0], panels):
+        width = 0.8 / len(keys)
+        for i, key in enumerate(keys):
+            xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(methods))]
+            bars = ax.bar(xs, [summary[m].get(key, 0) for m in methods], width, label=f"@{key.split('@')[1]}")
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        ax.set_xticks(range(len(methods)), methods, rotation=20)
+        ax.set_ylim(0, 1.25)  # head room for the legend above the bars
+        ax.set_ylabel(f"evidence recall ({label})")
+        ax.legend(fontsize=8, ncol=len(keys), loc="upper center")
+    n = max(summary[m].get("n", 0) for m in methods)
+    fig.suptitle(f"{title}: recall@k per method (n={n:.0f})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

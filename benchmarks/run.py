@@ -69,6 +69,10 @@ FULL = {"hotpot": {"limit": None, "distractors": None}, "legal": {"docs": None, 
 
 
 # -- models and engines -------------------------------------------------------------------------------
+# The Qwen presets were trained on 32k tokens: a 16k context lets their memory read a 12k-token corpus
+# verbatim (SmolLM2's 8k window keeps the 4k budget), so short corpora are not gisted at all.
+PRESET_CONTEXT, PRESET_MEMORY_TOKENS = 16384, 12288
+
 class Models:
     """The generator and embedder, loaded once per run and shared by every corpus."""
 
@@ -89,9 +93,9 @@ class Models:
             from memorag_integrations.memory.kv import KVMemory
 
             return KVMemory(self.generator, **options)
-        from memorag_integrations.memory.prompt import PromptMemory  # llama.cpp: prefix caching instead of KV
+        from memorag_integrations.memory.llamacpp import LlamaCppKVMemory  # the same context, its own KV prefix
 
-        return PromptMemory(self.generator, **options)
+        return LlamaCppKVMemory(self.generator, **options)
 
     def retriever(self):
         from memorag_integrations.retrieval.retriever import DenseRetriever
@@ -115,7 +119,7 @@ def load_generator(model: str):
     except ImportError:
         logger.warning("llama.cpp backend not available: %s runs through transformers (slow on CPU)", model)
         return TransformersGenerator(path)
-    return LlamaCppGenerator(path)
+    return LlamaCppGenerator(path, n_ctx=PRESET_CONTEXT)
 
 
 def cache_folder(task: datasets.Task, settings: Settings) -> Path:
@@ -317,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
                         answers=not args.no_answers, sizes=QUICK if args.quick else FULL)
     if not args.quick:
         settings.expand_tokens, settings.answer_tokens = 96, 64
+    if args.model != "smollm2":
+        settings.max_memory_tokens = PRESET_MEMORY_TOKENS
     suites = [s for s in SUITES if s != "speed"] if args.suite == "all" else [args.suite]
     if args.suite == "all":
         suites.append("speed")

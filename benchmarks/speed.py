@@ -55,13 +55,13 @@ def backends() -> list[tuple[str, Any, Any]]:
     found.append(("transformers", lm, lambda: KVMemory(lm)))
     try:
         from memorag_integrations.llm.llamacpp import LlamaCppGenerator
-        from memorag_integrations.memory.prompt import PromptMemory
+        from memorag_integrations.memory.llamacpp import LlamaCppKVMemory
         from memorag_integrations.models import DEFAULT_LM, EMBEDDED
     except ImportError:
         logger.info("llama.cpp backend not installed: transformers only")
         return found
     cpp = LlamaCppGenerator(EMBEDDED[DEFAULT_LM].locate())
-    found.append(("llama.cpp", cpp, lambda: PromptMemory(cpp, max_memory_tokens=4096)))
+    found.append(("llama.cpp", cpp, lambda: LlamaCppKVMemory(cpp)))
     return found
 
 
@@ -120,10 +120,11 @@ def run(*, quick: bool, data: Path) -> dict[str, Any]:
     hotpot = datasets.load_hotpot(data, "dev")
     text = hotpot.documents[0].text
     queries = [q.question for q in hotpot.questions[: 2 if quick else 8]]
-    rows = []
+    rows, documents = [], {}
     for name, generator, new_memory in backends():
         for size in QUICK_SIZES if quick else FULL_SIZES:
+            # Cut once, with the first backend's tokenizer, so every backend reads the same text.
+            doc = documents.setdefault(size, cut_to_tokens(text, generator, size))
             with tempfile.TemporaryDirectory(prefix="memorag-speed-") as tmp:
-                doc = cut_to_tokens(text, generator, size) if hasattr(generator, "token_offsets") else text
                 rows.append(measure(name, generator, new_memory, doc, queries, Path(tmp)))
     return {"suite": "speed", "runs": rows}

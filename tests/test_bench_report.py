@@ -47,6 +47,17 @@ def test_write_gives_json_markdown_and_png(tmp_path):
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[2].stat().st_size > 5000
 
 
+def test_recall_plot_has_a_panel_for_any_gold_and_one_for_both_golds(tmp_path):
+    import matplotlib.image
+
+    both = {"suite": "hotpot", "summary": summarize(questions()), "environment": ENV}
+    only_any = {"suite": "needle", "summary": {m: {k: v for k, v in row.items() if not k.startswith("recall_all")}
+                                               for m, row in both["summary"].items()}, "environment": ENV}
+    width = {tag: matplotlib.image.imread(report.write(r, tmp_path, tag=tag)[-1]).shape[1]
+             for tag, r in (("both", both), ("any", only_any))}
+    assert width["both"] == 2 * width["any"]
+
+
 def test_answer_only_suites_plot_answer_scores(tmp_path):
     summary = {"dense": {"rougeL": 0.2, "f1": 0.1, "n": 1}, "memorag": {"rougeL": 0.3, "f1": 0.2, "n": 1}}
     paths = report.write({"suite": "review", "summary": summary, "environment": ENV}, tmp_path, tag="review")

@@ -26,3 +26,16 @@ def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, ref
         assert set(row[key]) == {"expand", "retrieve", "generate", "total"}
         assert row[key]["total"] >= row[key]["expand"] > 0
     assert row["latency_p95_s"]["total"] >= row["latency_p50_s"]["total"]
+
+
+def test_the_llamacpp_backend_keeps_its_kv_cache_and_is_timed_against_rereading(tmp_path, reference_text):
+    pytest.importorskip("llama_cpp")
+    found = {name: (generator, new_memory) for name, generator, new_memory in speed.backends()}
+    generator, new_memory = found["llama.cpp"]
+    assert new_memory().kind == "kv"
+    text = speed.cut_to_tokens(reference_text, generator, 300)
+    row = speed.measure("llama.cpp", generator, new_memory, text, ["What does break do?"], tmp_path, new_tokens=4)
+    # The saved memory holds the KV bytes of the ~300-token prefix: far more than the text itself.
+    assert row["saved_files_mb"]["memory.safetensors"] > 0.5
+    assert set(row["uncached_p50_s"]) == {"expand", "retrieve", "generate", "total"}
+    assert row["latency_p50_s"]["total"] > 0
