@@ -174,7 +174,7 @@ def plot_latency(result: dict[str, Any], path: Path, title: str) -> bool:
     for row in runs:
         for kind, key in (("cached", "latency_p50_s"), ("re-read", "uncached_p50_s")):
             if row.get(key):
-                labels.append(f"{row['backend']}\n{row['document_tokens'] // 1000}k tok, {kind}")
+                labels.append(f"{row['backend']}\n{round(row['document_tokens'] / 1000)}k tok, {kind}")
                 stacks.append([row[key].get(stage, 0.0) for stage in ("expand", "retrieve", "generate")])
     fig, ax = plt.subplots(figsize=(1.6 * len(labels) + 2, 4))
     bottom = [0.0] * len(labels)
