@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memorag_integrations.documents import as_documents
-from memorag_integrations.errors import EmptyQueryError, IncompatibleStoreError, InvalidInputError, NotMemorizedError
+from memorag_integrations.errors import (CorruptStoreError, EmptyQueryError, IncompatibleStoreError, InvalidInputError,
+                                         NotMemorizedError)
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.prompts import PromptSet, detect_language, format_evidence, get_prompts, parse_items
@@ -294,8 +295,6 @@ class MemoRAG:
         or the hub ids it names). Given ones must match what was saved, or
         :class:`~memorag_integrations.errors.IncompatibleStoreError` names what differs.
         """
-        from memorag_integrations.errors import CorruptStoreError
-
         folder = Path(folder)
         manifest = read_manifest(folder)
         saved_memory, saved_retriever = manifest["memory"], manifest["retriever"]
@@ -337,8 +336,6 @@ def write_corpus(folder: Path, documents: list[Document], memory: Memory, *, inc
 
 def read_corpus(folder: Path, memory: Memory, manifest: dict[str, Any], *, remedy: str) -> list[Document]:
     """The documents saved by :func:`write_corpus`, with ``memory`` restored; checked against the manifest."""
-    from memorag_integrations.errors import CorruptStoreError
-
     try:
         with open(folder / DOCUMENTS_FILE, encoding="utf-8") as fh:
             documents = [Document(**json.loads(line)) for line in fh if line.strip()]
