@@ -123,8 +123,9 @@ def run(*, quick: bool, data: Path) -> dict[str, Any]:
     rows, documents = [], {}
     for name, generator, new_memory in backends():
         for size in QUICK_SIZES if quick else FULL_SIZES:
-            # Cut once, with the first backend's tokenizer, so every backend reads the same text.
-            doc = documents.setdefault(size, cut_to_tokens(text, generator, size))
+            if size not in documents:  # cut once, with the first backend's tokenizer: every backend reads it
+                documents[size] = cut_to_tokens(text, generator, size)
+            doc = documents[size]
             with tempfile.TemporaryDirectory(prefix="memorag-speed-") as tmp:
                 rows.append(measure(name, generator, new_memory, doc, queries, Path(tmp)))
     return {"suite": "speed", "runs": rows}
