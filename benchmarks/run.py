@@ -275,27 +275,35 @@ def run_nqopen(models: Models, settings: Settings, data: Path) -> dict[str, Any]
             "questions": questions, "summary": summarize(questions)}
 
 
-def run_suite(suite: str, models: Models, settings: Settings, data: Path, on_question=None) -> dict[str, Any]:
-    sizes = {name: dict(value) for name, value in settings.sizes.items()}
-    answers = settings.answers and sizes.get(suite, {}).pop("answers", True)
+def load_tasks(suite: str, settings: Settings, data: Path) -> list[datasets.Task]:
+    """The corpora and questions of a memory suite at the run's sizes (not nqopen, not speed)."""
+    sizes = {k: v for k, v in settings.sizes.get(suite, {}).items() if k != "answers"}
     if suite == "hotpot":
-        tasks = [datasets.load_hotpot(data, settings.split, **sizes["hotpot"])]
-        return run_tasks(suite, tasks, models, settings, answers=answers, on_question=on_question)
+        return [datasets.load_hotpot(data, settings.split, **sizes)]
     if suite == "legal":
-        return run_tasks(suite, datasets.load_legal(data, settings.split, **sizes["legal"]), models, settings,
-                         answers=answers, on_question=on_question)
-    if suite == "review":  # no evidence gold: answers are the only measure
-        return run_tasks(suite, datasets.load_review(data, settings.split, **sizes["review"]), models, settings,
-                         answers=True, on_question=on_question)
-    if suite == "needle":  # a retrieval probe: recall of the needle span only
-        result = run_tasks(suite, datasets.load_needle(data, **sizes["needle"]), models, settings, answers=False,
-                           on_question=on_question)
-        result["by_haystack_words"] = by_group(result, "haystack_words")
-        result["by_depth"] = by_group(result, "depth")
-        return result
+        return datasets.load_legal(data, settings.split, **sizes)
+    if suite == "review":
+        return datasets.load_review(data, settings.split, **sizes)
+    if suite == "needle":
+        return datasets.load_needle(data, **sizes)
+    raise ValueError(f"{suite!r} has no memorized corpora")
+
+
+def run_suite(suite: str, models: Models, settings: Settings, data: Path, on_question=None) -> dict[str, Any]:
     if suite == "nqopen":
         return run_nqopen(models, settings, data)
-    raise ValueError(suite)
+    tasks = load_tasks(suite, settings, data)
+    if suite == "review":  # no evidence gold: answers are the only measure
+        answers = True
+    elif suite == "needle":  # a retrieval probe: recall of the needle span only
+        answers = False
+    else:
+        answers = settings.answers and settings.sizes.get(suite, {}).get("answers", True)
+    result = run_tasks(suite, tasks, models, settings, answers=answers, on_question=on_question)
+    if suite == "needle":
+        result["by_haystack_words"] = by_group(result, "haystack_words")
+        result["by_depth"] = by_group(result, "depth")
+    return result
 
 
 def environment() -> dict[str, Any]:

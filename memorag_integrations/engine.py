@@ -51,7 +51,7 @@ class MemoRAG:
         k: int = 5,
         token_budget: int | None = None,
         use_draft: bool = False,
-        query_weight: float = 2.0,
+        query_weight: float | None = None,
         rrf_k: int = 60,
         clue_tokens: int = 96,
         answer_tokens: int = 192,

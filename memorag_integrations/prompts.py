@@ -104,30 +104,34 @@ def count_tokens(text: str) -> int:
 
 
 _BULLET = re.compile(r"^\s*(?:[-*•·‣▪–—>]+|\(?\d{1,3}[.)、:：]|\(?[a-zA-Z][.)]|[一二三四五六七八九十]+[、.])\s*")
-_LABEL = re.compile(r"^\s*(?:question|passage|excerpt|q|a|answer|问题|段落)\s*\d*\s*[:：]\s*", re.I)
+_LABEL = re.compile(r"^\s*(?:question|passage|excerpt|q|a|answer|text|part|section|chapter|clue|问题|段落)\s*\d*\s*[:：]\s*", re.I)
 _QUOTES = "\"'“”‘’「」『』《》`"
+_MARKUP = re.compile(r"\*\*|^\s*#+\s*|^\s*__|__\s*$")  # markdown bold and headings around an item
+# Lines that only name a part of the text ("Section 2", "Text 1") or give an instruction in brackets.
+_HEADING = re.compile(r"(?:text|part|section|chapter|paragraph|passage|clue|span|step|item)\s*\d+\.?|\[[^\]]*\]", re.I)
 
 
 def parse_items(output: str, *, min_tokens: int = 2, max_items: int = 8, exclude: str = "") -> list[str]:
     """Split a model's list output into clean, unique items.
 
-    Handles numbering, bullets, labels, quotes and blank lines; a line ending in a colon introduces
-    the list ("Here are some questions:") and is not an item. ``min_tokens`` counts tokens as
-    :func:`count_tokens` does, so short CJK clues survive. Items equal to ``exclude`` (the query
-    echoed back) are dropped.
+    Handles numbering, bullets, labels, quotes, markdown emphasis and blank lines; a line ending in a
+    colon introduces the list ("Here are some questions:"), and a bare heading ("Section 2**") or a
+    bracketed note ("[Translate to English]") names no content: none of them is an item.
+    ``min_tokens`` counts tokens as :func:`count_tokens` does, so short CJK clues survive. Items
+    equal to ``exclude`` (the query echoed back) are dropped.
     """
     items: list[str] = []
     seen: set[str] = set()
     echo = _normalise(exclude)
     for raw in output.splitlines():
-        line = raw.strip()
+        line = _MARKUP.sub("", raw).strip()
         for _ in range(3):  # "1. - 'text'" needs more than one pass
             stripped = _LABEL.sub("", _BULLET.sub("", line)).strip().strip(_QUOTES).strip()
             if stripped == line:
                 break
             line = stripped
         key = _normalise(line)
-        if line.endswith((":", "\uff1a")):  # a preamble, which small models write before every list
+        if line.endswith((":", "\uff1a")) or _HEADING.fullmatch(line):  # preambles and headings, not clues
             continue
         if not key or key in seen or key == echo or count_tokens(line) < min_tokens:
             continue

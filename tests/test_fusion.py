@@ -21,6 +21,18 @@ def test_original_query_weight_can_outrank_expansions():
     assert reciprocal_rank_fusion(rankings, weights=[1.0, 3.0, 1.0])[0].key == "b"
 
 
+def test_default_query_weight_balances_all_expansions_together():
+    queries = ["q", "c1", "c2", "c3", "c4"]
+    assert query_weights(queries, "q") == [4.0, 1.0, 1.0, 1.0, 1.0]
+    assert query_weights(["q"], "q") == [1.0]
+    # Four clues that agree on "b" lift it over the query's top hit, by less than a fixed weight of 2 would.
+    rankings = [("q", [("a", None, 1.0), ("b", None, 0.9)])] + [(c, [("b", None, 1.0)]) for c in queries[1:]]
+    fused = reciprocal_rank_fusion(rankings, weights=query_weights(queries, "q"), rrf_k=0)
+    assert [h.key for h in fused][:2] == ["b", "a"] and fused[1].score == 4.0
+    two = reciprocal_rank_fusion(rankings, weights=query_weights(queries, "q", 2.0), rrf_k=0)
+    assert two[0].score - two[1].score > fused[0].score - fused[1].score
+
+
 def test_budget_by_count_and_by_tokens():
     hits = [FusedHit(i, "x" * n) for i, n in enumerate([10, 10, 10, 10])]
     assert len(cut_to_budget(hits, k=3)) == 3

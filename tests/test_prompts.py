@@ -44,6 +44,17 @@ def test_parse_items_drops_the_preamble_that_introduces_a_list():
     assert parse_items(output) == ["When was the novel first published?", "这本书是哪一年出版的"]
 
 
+def test_parse_items_drops_markdown_headings_and_bracketed_notes():
+    # Written by the embedded model for a contract question (benchmarks/results/legal-dev.json).
+    output = ("Text 1:**\n[Translate to English]\nPart 1: Implementation**\nSection 2**\n"
+              "## The **Initial Term** ends five years after the Effective Date\n"
+              "- **Termination** for convenience needs 90 days notice__")
+    assert parse_items(output) == ["The Initial Term ends five years after the Effective Date",
+                                   "Termination for convenience needs 90 days notice"]
+    assert parse_items("Section 2 of the lease covers rent") == ["Section 2 of the lease covers rent"]
+    assert parse_items("call __init__ twice") == ["call __init__ twice"]
+
+
 def test_parse_items_respects_max_items():
     assert len(parse_items("\n".join(f"clue number {i}" for i in range(20)), max_items=4)) == 4
 

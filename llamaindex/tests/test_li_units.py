@@ -56,7 +56,11 @@ def test_retriever_fuses_the_clues_and_says_which_queries_found_each_node(engine
     assert bundle.clues.surrogate_questions == ["When did the launch happen?", "Who was in the crew?"]
     assert 1 <= len(nodes) <= 3 and set(bundle.timings) == {"expand", "retrieve"}
     assert [n.score for n in nodes] == sorted((n.score for n in nodes), reverse=True)
-    assert "1969" in nodes[0].node.get_content()  # found by the clues, not by the vague question
+    # Found by the clues, not by the vague question (whose own top hit keeps its place: by default the
+    # query weighs as much as all clues together, and these clues split between two topics).
+    assert any("1969" in n.node.get_content() for n in nodes)
+    assert not any("1969" in n.node.get_content() for n in engine.retriever.retrieve(
+        MemoRAGQueryBundle("When did it start?", clues=Clues())))
     allowed = {"When did it start?", *bundle.clues.queries()}
     for n in nodes:
         assert n.node.metadata["matched_queries"] and set(n.node.metadata["matched_queries"]) <= allowed

@@ -69,6 +69,9 @@ def cut_to_budget(
     return out
 
 
-def query_weights(queries: Sequence[str], original: str, original_weight: float) -> list[float]:
-    """Weight ``original_weight`` for the user's own query, 1 for every expansion."""
+def query_weights(queries: Sequence[str], original: str, original_weight: float | None = None) -> list[float]:
+    """1 for every expansion; the user's own query gets ``original_weight``, or by default (None) as
+    much weight as all the expansions together, so clues can reorder its hits but never outvote it."""
+    if original_weight is None:
+        original_weight = float(max(1, sum(q != original for q in queries)))
     return [original_weight if q == original else 1.0 for q in queries]
