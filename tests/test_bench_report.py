@@ -66,12 +66,14 @@ def test_answer_only_suites_plot_answer_scores(tmp_path):
 
 def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
     stages = {"expand": 2.0, "retrieve": 0.05, "generate": 1.0, "total": 3.05}
-    row = {"backend": "transformers", "document_tokens": 10000, "memorize_tokens_per_s": 250.0, "load_s": 0.5,
+    row = {"backend": "transformers", "document_tokens": 10000, "gists_reused": 3, "memorize_s": 28.0,
+           "memorize_tokens_per_s": 250.0, "load_s": 0.5,
            "folder_kb_per_1k_tokens": 900.0, "latency_p50_s": stages, "latency_p95_s": stages,
            "uncached_p50_s": {**stages, "total": 9.15}, "peak_rss_mb": 1500.0}
     paths = report.write({"suite": "speed", "runs": [row], "environment": ENV}, tmp_path, tag="speed")
     md = paths[1].read_text()
-    assert "| transformers | 10000 | 250 | 0.50 | 900 | 2.00 | 0.050 | 1.00 | 3.05 | 3.05 | 9.15 | 3.0× | 1500 |" in md
+    assert ("| transformers | 10000 | 3 | 28 | 250 | 0.50 | 900 | 2.00 | 0.050 | 1.00 | 3.05 | 3.05 | 9.15 | 3.0× "
+            "| 1500 |") in md
     assert paths[2].read_bytes()[:4] == b"\x89PNG"
 
 

@@ -39,3 +39,28 @@ def test_the_llamacpp_backend_keeps_its_kv_cache_and_is_timed_against_rereading(
     assert row["saved_files_mb"]["memory.safetensors"] > 0.5
     assert set(row["uncached_p50_s"]) == {"expand", "retrieve", "generate", "total"}
     assert row["latency_p50_s"]["total"] > 0
+
+
+def test_a_grown_document_reads_only_its_new_text(tmp_path, reference_text):
+    """The speed suite's sizes share one gist cache per backend: the longer document, which starts
+    with the shorter, gists only the sections after it, and its throughput counts only those tokens."""
+    from memorag_integrations.memory.kv import KVMemory
+
+    name, generator, _ = speed.backends()[0]
+    small_memory = lambda: KVMemory(generator, max_memory_tokens=96, gist_chunk_tokens=128, gist_tokens=6)  # noqa: E731
+    short = speed.cut_to_tokens(reference_text, generator, 300)
+    long = speed.cut_to_tokens(reference_text, generator, 600)
+    assert long.startswith(short) and len(long) > len(short)
+    gists, query = tmp_path / "gists", ["What does break do?"]
+    first = speed.measure(name, generator, small_memory, short, query, tmp_path / "a", gists=gists, new_tokens=2)
+    assert first["gists_reused"] == 0 and first["memorize_new_tokens"] == first["document_tokens"]
+    made = sum(1 for _ in gists.rglob("*.json"))
+    assert made >= 2
+    second = speed.measure(name, generator, small_memory, long, query, tmp_path / "b", gists=gists,
+                           read_tokens=first["document_tokens"], new_tokens=2)
+    assert second["gists_reused"] == made
+    assert second["memorize_new_tokens"] == second["document_tokens"] - first["document_tokens"]
+    # The short document's last section was cut at its end, so at most that one is gisted again.
+    gisted_again = sum(1 for _ in gists.rglob("*.json")) - made
+    long_sections = second["memory_gists"]
+    assert long_sections - made <= gisted_again <= long_sections - made + 1
