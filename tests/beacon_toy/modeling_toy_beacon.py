@@ -67,7 +67,8 @@ class ToyBeaconForCausalLM(LlamaForCausalLM):
         return int(getattr(self.config, "beacon_ratio", [1])[0])
 
     def forward(self, input_ids=None, attention_mask=None, past_key_values=None, **kwargs):
-        if past_key_values is not None:  # a decoding step inside generate
+        # A decoding step inside generate; newer transformers releases name the cache ``cache``.
+        if past_key_values is not None or kwargs.get("cache") is not None:
             return super().forward(input_ids=input_ids, attention_mask=attention_mask,
                                    past_key_values=past_key_values, **kwargs)
         # Reading: continue from the memory, then fold what was read into it.
@@ -85,6 +86,11 @@ class ToyBeaconForCausalLM(LlamaForCausalLM):
         cache = self.memory.cache(self.config) or DynamicCache(config=self.config)
         filler = torch.full((1, m), self.config.pad_token_id or 0, dtype=input_ids.dtype, device=input_ids.device)
         ids = torch.cat([filler, input_ids], dim=1)
-        out = super().generate(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache, **kwargs)
-        self.memory.absorb(cache, m, out[:, m:], self.ratio)  # the query stays in memory, as in the real models
+        kwargs.pop("return_dict_in_generate", None)
+        result = super().generate(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache,
+                                  return_dict_in_generate=True, **kwargs)
+        # The cache generate used, as it returns it: some transformers releases replace an empty
+        # cache passed in instead of filling it.
+        out = result.sequences
+        self.memory.absorb(result.past_key_values, m, out[:, m:], self.ratio)  # the query stays in memory
         return out[:, m:]
