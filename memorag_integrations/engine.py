@@ -18,7 +18,8 @@ from memorag_integrations.errors import (CorruptStoreError, EmptyQueryError, Inc
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.prompts import PromptSet, detect_language, format_evidence, get_prompts, parse_items
-from memorag_integrations.retrieval.fusion import cut_to_budget, query_weights, reciprocal_rank_fusion
+from memorag_integrations.retrieval.fusion import (DEFAULT_RRF_K, cut_to_budget, query_weights,
+                                                   reciprocal_rank_fusion)
 from memorag_integrations.retrieval.retriever import DenseRetriever
 from memorag_integrations.schema import Answer, Clues, Document, Evidence
 from memorag_integrations.store import check_same, check_writable, read_manifest, write_atomically
@@ -52,7 +53,7 @@ class MemoRAG:
         token_budget: int | None = None,
         use_draft: bool = False,
         query_weight: float | None = None,
-        rrf_k: int = 60,
+        rrf_k: int = DEFAULT_RRF_K,
         clue_tokens: int = 96,
         answer_tokens: int = 192,
         progress: bool = True,

@@ -1,4 +1,5 @@
-from memorag_integrations.retrieval.fusion import FusedHit, cut_to_budget, query_weights, reciprocal_rank_fusion
+from memorag_integrations.retrieval.fusion import (DEFAULT_RRF_K, FusedHit, cut_to_budget, query_weights,
+                                                   reciprocal_rank_fusion)
 
 
 def test_rrf_merges_duplicates_and_records_which_queries_found_each_hit():
@@ -31,6 +32,21 @@ def test_default_query_weight_balances_all_expansions_together():
     assert [h.key for h in fused][:2] == ["b", "a"] and fused[1].score == 4.0
     two = reciprocal_rank_fusion(rankings, weights=query_weights(queries, "q", 2.0), rrf_k=0)
     assert two[0].score - two[1].score > fused[0].score - fused[1].score
+
+
+def test_a_chunk_every_search_finds_deep_does_not_outrank_the_querys_first_hit():
+    """The case seen on a 46-chunk contract: 20 hits a search, one off-topic clue and one that
+    paraphrases the query. "deep" sits at rank 12 of all three lists; "top" is first for the query and
+    its paraphrase. With the textbook constant 60 "deep" wins; with the default it does not."""
+    filler = [(f"f{i}", None, 0.1) for i in range(11)]
+    queries = ["q", "off-topic clue", "paraphrase"]
+    rankings = [("q", [("top", None, 0.6), *filler, ("deep", None, 0.3)]),
+                ("off-topic clue", [*[(f"o{i}", None, 0.6) for i in range(11)], ("deep", None, 0.5)]),
+                ("paraphrase", [("top", None, 0.6), *filler, ("deep", None, 0.3)])]
+    weights = query_weights(queries, "q")
+    assert reciprocal_rank_fusion(rankings, weights=weights, rrf_k=60)[0].key == "deep"
+    assert DEFAULT_RRF_K < 60
+    assert reciprocal_rank_fusion(rankings, weights=weights)[0].key == "top"
 
 
 def test_budget_by_count_and_by_tokens():

@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+# The usual constant (60) was chosen for fusing long result lists from different systems. Here each
+# list is 10-20 hits of one index, often a large share of a small corpus: with 60, a chunk that every
+# search finds somewhere deep outranks the query's own first hit, so rank has to count for more.
+DEFAULT_RRF_K = 10
+
+
 @dataclass
 class FusedHit:
     """One fused result: its key, fused score, and every query that retrieved it."""
@@ -22,7 +28,7 @@ def reciprocal_rank_fusion(
     rankings: Sequence[tuple[str, Sequence[tuple[Hashable, Any, float]]]],
     *,
     weights: Sequence[float] | None = None,
-    rrf_k: int = 60,
+    rrf_k: int = DEFAULT_RRF_K,
 ) -> list[FusedHit]:
     """Fuse ``[(query, [(key, item, score), ...]), ...]`` by weighted RRF.
 
