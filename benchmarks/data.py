@@ -142,13 +142,17 @@ def load_review(data: Path, split: str = "dev", *, docs: int | None = None,
 
 
 # -- needle in a haystack ------------------------------------------------------------------------
-def load_needle(data: Path, *, max_words: int | None = None, depths: tuple[float, ...] | None = None) -> list[Task]:
-    """One task per case (each haystack is its own corpus). No split: the probe is used whole."""
+def load_needle(data: Path, *, max_words: int | None = None, depths: tuple[float, ...] | None = None,
+                sweep_words: int | None = None) -> list[Task]:
+    """One task per case (each haystack is its own corpus). No split: the probe is used whole.
+    ``depths`` keeps only those depths, except in haystacks of at most ``sweep_words`` words, which
+    keep every depth (a cheap sweep over depth where memorizing is cheap)."""
     tasks = []
     for r in read_jsonl(data / "derived" / "needle_pg_nq_cases.jsonl"):
         if max_words is not None and r["haystack_words"] > max_words:
             continue
-        if depths is not None and r["depth"] not in depths:
+        swept = sweep_words is not None and r["haystack_words"] <= sweep_words
+        if depths is not None and not swept and r["depth"] not in depths:
             continue
         doc_id = r["case_id"]
         start, end = r["gold_char_span"]

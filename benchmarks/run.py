@@ -66,7 +66,8 @@ QUICK = {"hotpot": {"limit": 4, "distractors": 40}, "legal": {"docs": 1, "per_do
          "review": {"docs": 1, "per_doc": 1}, "needle": {"max_words": 7000, "depths": (0.0,)},
          "nqopen": {"limit": 300}}
 FULL = {"hotpot": {"limit": 8, "distractors": None}, "legal": {"docs": 1, "per_doc": 3, "shortest": False},
-        "review": {"docs": 1, "per_doc": 3}, "needle": {"max_words": 30_000, "depths": (0.5,)},
+        "review": {"docs": 1, "per_doc": 3},
+        "needle": {"max_words": 30_000, "depths": (0.5,), "sweep_words": 7000},  # 6k words: every depth
         "nqopen": {"limit": None}}
 
 

@@ -63,6 +63,14 @@ def test_real_splits_have_the_documented_sizes():
 
 
 @needs_data
+def test_needle_sweeps_every_depth_only_in_the_short_haystacks():
+    cases = [t.questions[0].info for t in data.load_needle(DATA, max_words=30_000, depths=(0.5,), sweep_words=7000)]
+    short = sorted(c["depth"] for c in cases if c["haystack_words"] <= 7000)
+    assert short == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert [c["depth"] for c in cases if c["haystack_words"] > 7000] == [0.5]
+
+
+@needs_data
 def test_real_gold_spans_hold_the_evidence():
     hotpot = data.load_hotpot(DATA, "dev", limit=5)
     text = hotpot.documents[0].text
