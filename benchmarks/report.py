@@ -84,7 +84,7 @@ def _is_number(text: str) -> bool:
 def speed_table(result: dict[str, Any]) -> str:
     # A row that found the gists of a shorter document in its cache reads only the rest: its
     # throughput is that of the new text.
-    lines = ["| backend | doc tokens | gists reused | memorize s | memorize tok/s (new text) | load s | "
+    lines = ["| backend | doc tokens | gists cached | memorize s | memorize tok/s (new text) | load s | "
              "folder KB / 1k tok | p50 expand | p50 retrieve | p50 generate | p50 total | p95 total | "
              "uncached p50 total | uncached / cached | peak RSS MB |",
              "| --- | " + " | ".join("---:" for _ in range(14)) + " |"]
@@ -93,7 +93,7 @@ def speed_table(result: dict[str, Any]) -> str:
         uncached = row.get("uncached_p50_s", {}).get("total")
         ratio = f"{uncached / p50['total']:.1f}×" if uncached and p50.get("total") else "–"
         lines.append(
-            f"| {row['backend']} | {row['document_tokens']} | {row.get('gists_reused', 0)} | {row['memorize_s']:.0f} "
+            f"| {row['backend']} | {row['document_tokens']} | {row.get('gists_cached', 0)} | {row['memorize_s']:.0f} "
             f"| {row['memorize_tokens_per_s']:.0f} | {row['load_s']:.2f} "
             f"| {row['folder_kb_per_1k_tokens']:.0f} | {p50['expand']:.2f} | {p50['retrieve']:.3f} | "
             f"{p50['generate']:.2f} | {p50['total']:.2f} | {p95['total']:.2f} | "

@@ -66,7 +66,7 @@ def test_answer_only_suites_plot_answer_scores(tmp_path):
 
 def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
     stages = {"expand": 2.0, "retrieve": 0.05, "generate": 1.0, "total": 3.05}
-    row = {"backend": "transformers", "document_tokens": 10000, "gists_reused": 3, "memorize_s": 28.0,
+    row = {"backend": "transformers", "document_tokens": 10000, "gists_cached": 3, "memorize_s": 28.0,
            "memorize_tokens_per_s": 250.0, "load_s": 0.5,
            "folder_kb_per_1k_tokens": 900.0, "latency_p50_s": stages, "latency_p95_s": stages,
            "uncached_p50_s": {**stages, "total": 9.15}, "peak_rss_mb": 1500.0}
