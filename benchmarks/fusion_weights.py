@@ -1,7 +1,7 @@
 """Re-rank a finished run's MemoRAG searches under other fusion settings, without writing a clue.
 
     python -m benchmarks.fusion_weights benchmarks/results/hotpot-dev.json [--weights 1 2 4 8 n]
-        [--rrf-k 60 10]
+        [--rrf-k 60 10]   (default: the engine's constant)
 
 The clues each question got are read from the results file; the memorized corpus comes from the
 benchmark cache (the run that wrote the file saved it), so only the searches are repeated. A weight
@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from memorag_integrations.prompts import parse_items
+from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K
 from memorag_integrations.schema import Clues
 
 from benchmarks import data as datasets
@@ -40,7 +41,7 @@ def still_parsed(queries: list[str]) -> list[str]:
 
 
 def rerank(result: dict, weights: list[str], data: Path, ks=(3, 5, 10), *, reparse: bool = False,
-           rrf_ks: tuple[int, ...] = (60,)) -> dict[str, dict[str, float]]:
+           rrf_ks: tuple[int, ...] = (DEFAULT_RRF_K,)) -> dict[str, dict[str, float]]:
     """``{method@weight[/rrf K]: {recall_any@k, recall_all@k: mean}}`` over the questions that have
     gold, plus ``dense``."""
     fields = {k: v for k, v in result["settings"].items() if k in Settings.__dataclass_fields__}
@@ -53,7 +54,7 @@ def rerank(result: dict, weights: list[str], data: Path, ks=(3, 5, 10), *, repar
         for q in task.questions:
             if q.qid not in recorded or not q.gold:
                 continue
-            runs = [("dense", [], "1", 60)]
+            runs = [("dense", [], "1", DEFAULT_RRF_K)]  # one ranking: the constant changes no order
             for method in METHODS:
                 queries = recorded[q.qid]["methods"].get(method, {}).get("queries")
                 if queries is not None:
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results", type=Path, help="a suite's results JSON (hotpot, legal or needle)")
     parser.add_argument("--weights", nargs="+", default=["1", "2", "4", "8", "n"])
     parser.add_argument("--reparse", action="store_true", help="drop clues the current parser rejects")
-    parser.add_argument("--rrf-k", type=int, nargs="+", default=[60], help="reciprocal-rank fusion constants to try")
+    parser.add_argument("--rrf-k", type=int, nargs="+", default=[DEFAULT_RRF_K],
+                        help="reciprocal-rank fusion constants to try")
     parser.add_argument("--data", type=Path, default=datasets.DEFAULT_DATA)
     args = parser.parse_args(argv)
     table = rerank(json.loads(args.results.read_text()), args.weights, args.data, reparse=args.reparse,

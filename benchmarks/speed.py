@@ -42,6 +42,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def count_gists(folder: Path) -> int:
+    """How many gists a gist-cache folder holds (one JSON file each)."""
+    return sum(1 for _ in folder.rglob("*.json"))
+
+
 def share_gists(private: Path) -> int:
     """Copy the gists of ``private`` that the user's gist cache lacks into it; returns how many."""
     from memorag_integrations.memory.gist import GistCache
@@ -107,7 +112,7 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     gists = gists or work / "gists"
     memory = new_memory()
     memory.compressor.cache = GistCache(gists)
-    cached = sum(1 for _ in gists.rglob("*.json"))  # the shorter document's last section is not reused
+    cached = count_gists(gists)  # the shorter document's last, partial section is not reused
     retriever = DenseRetriever()
     engine = MemoRAG(memory, retriever, generator, progress=False, clue_tokens=new_tokens,
                      answer_tokens=new_tokens)
