@@ -45,7 +45,7 @@ def langchain_retriever(retriever: DenseRetriever, k: int) -> Any:
         def _get_relevant_documents(self, query: str, *, run_manager=None) -> list[LCDocument]:
             self.seen.append(query)
             hits = self.core.search([query], self.k)[0]
-            return [LCDocument(page_content=c.text, metadata={CHUNK_ID: c.chunk_id, "score": s}) for c, s in hits]
+            return [LCDocument(page_content=h.item.text, metadata={CHUNK_ID: h.key, "score": h.score}) for h in hits]
 
     return _ChunkRetriever(core=retriever, k=k)
 
@@ -64,7 +64,7 @@ def llamaindex_retriever(retriever: DenseRetriever, k: int) -> Any:
         def _retrieve(self, query_bundle) -> list[NodeWithScore]:
             self.seen.append(query_bundle.query_str)
             hits = self.core.search([query_bundle.query_str], self.k)[0]
-            return [NodeWithScore(node=TextNode(text=c.text, id_=f"chunk-{c.chunk_id}",
-                                                metadata={CHUNK_ID: c.chunk_id}), score=s) for c, s in hits]
+            return [NodeWithScore(node=TextNode(text=h.item.text, id_=f"chunk-{h.key}",
+                                                metadata={CHUNK_ID: h.key}), score=h.score) for h in hits]
 
     return _ChunkRetriever(retriever, k)

@@ -265,7 +265,7 @@ def run_nqopen(models: Models, settings: Settings, data: Path) -> dict[str, Any]
     search_s = time.perf_counter() - t0
     questions = []
     for q, hits in zip(task.questions, results):
-        ids = list(dict.fromkeys(c.doc_id for c, _ in hits))
+        ids = list(dict.fromkeys(h.item.doc_id for h in hits))
         gold = [doc_id for group in q.gold for doc_id, _, _ in group]
         record = {f"recall@{k}": metrics.recall_by_id(ids, gold, k) for k in (1, 5, 10)}
         questions.append({"qid": q.qid, "question": q.question, "answers": q.answers, "info": {},

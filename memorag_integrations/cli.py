@@ -8,8 +8,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from memorag_integrations import defaults
 from memorag_integrations.errors import MemoRAGError
 from memorag_integrations.store import check_writable
+from memorag_integrations.tasks import TASK_NAMES
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -29,20 +31,21 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("paths", nargs="+", help="TXT, MD, PDF or DOCX files")
     mem.add_argument("--save-dir", required=True, help="folder to write the memorized corpus to")
     mem.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
-    mem.add_argument("--max-memory-tokens", type=int, default=4096, help="memory window; longer text is gisted")
+    mem.add_argument("--max-memory-tokens", type=int, default=defaults.MAX_MEMORY_TOKENS,
+                     help="memory window; longer text is gisted")
     _model_options(mem)
 
     ask = sub.add_parser("ask", help="answer a question from a memorized folder")
     ask.add_argument("save_dir")
     ask.add_argument("question")
-    ask.add_argument("--task", choices=["memorag", "qa", "summarize"], default="memorag")
-    ask.add_argument("-k", type=int, default=5, help="evidence chunks to retrieve")
+    ask.add_argument("--task", choices=TASK_NAMES, default="memorag")
+    ask.add_argument("-k", type=int, default=defaults.K, help="evidence chunks to retrieve")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
     _model_options(ask)
 
     summ = sub.add_parser("summarize", help="summarize a memorized folder")
     summ.add_argument("save_dir")
-    summ.add_argument("-k", type=int, default=5)
+    summ.add_argument("-k", type=int, default=defaults.K, help="evidence chunks to summarize from")
     summ.add_argument("--json", action="store_true")
     _model_options(summ)
     return parser

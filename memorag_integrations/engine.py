@@ -3,34 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from memorag_integrations import defaults
 from memorag_integrations.documents import as_documents
-from memorag_integrations.errors import (CorruptStoreError, EmptyQueryError, IncompatibleStoreError, InvalidInputError,
-                                         NotMemorizedError)
+from memorag_integrations.errors import CorruptStoreError, InvalidInputError, NotMemorizedError
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.prompts import PromptSet, detect_language, format_evidence, get_prompts, parse_items
-from memorag_integrations.retrieval.fusion import (DEFAULT_RRF_K, cut_to_budget, query_weights,
-                                                   reciprocal_rank_fusion)
+from memorag_integrations.pipeline import Fusion, arank, check_k, rank
+from memorag_integrations.prompts import PromptSet
+from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.retriever import DenseRetriever
-from memorag_integrations.schema import Answer, Clues, Document, Evidence
-from memorag_integrations.store import check_same, check_writable, read_manifest, write_atomically
+from memorag_integrations.retrieval.search import Searcher
+from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
+from memorag_integrations.store import (check_same, check_writable, corpus_manifest, loadable_model,
+                                        memory_from_config, read_corpus, read_manifest, write_atomically,
+                                        write_corpus)
+from memorag_integrations.tasks import TASK_NAMES, Task, TaskName, get_task
 
 logger = logging.getLogger(__name__)
 
-Task = Literal["memorag", "qa", "summarize"]
-TASKS = ("memorag", "qa", "summarize")
-DOCUMENTS_FILE = "documents.jsonl"
-MEMORY_META = "memory.json"
-MEMORY_TENSORS = "memory.safetensors"
+TASKS = TASK_NAMES  # the task names, as before the tasks became objects
+
+
+@dataclass
+class Prepared:
+    """Everything before the final generation: the task, clues, evidence, prompt and timings."""
+
+    task: Task
+    clues: Clues | None
+    evidence: list[Evidence]
+    prompt: str
+    timings: dict[str, float]
 
 
 class MemoRAG:
@@ -49,13 +59,13 @@ class MemoRAG:
         retriever: DenseRetriever | None = None,
         generator: TextGenerator | None = None,
         *,
-        k: int = 5,
+        k: int = defaults.K,
         token_budget: int | None = None,
         use_draft: bool = False,
         query_weight: float | None = None,
         rrf_k: int = DEFAULT_RRF_K,
-        clue_tokens: int = 96,
-        answer_tokens: int = 192,
+        clue_tokens: int = defaults.CLUE_TOKENS,
+        answer_tokens: int = defaults.ANSWER_TOKENS,
         progress: bool = True,
     ) -> None:
         if memory is None:
@@ -65,7 +75,7 @@ class MemoRAG:
         self.memory = memory
         self.retriever = retriever or DenseRetriever()
         self.generator = generator or memory.generator
-        self.k = k
+        self.k = check_k(k)
         self.token_budget = token_budget
         self.use_draft = use_draft
         self.query_weight = query_weight
@@ -74,23 +84,29 @@ class MemoRAG:
         self.answer_tokens = answer_tokens
         self.progress = progress
         self.documents: list[Document] = []
+        #: False when the chunks live in a store outside the engine (an adapter's vector store).
+        self.indexed = True
 
     # -- reading ---------------------------------------------------------------------------------
     def memorize(self, inputs: str | Document | Iterable[str | Document], save_dir: str | os.PathLike | None = None,
-                 *, overwrite: bool = False) -> MemoRAG:
+                 *, overwrite: bool = False, index: bool = True) -> MemoRAG:
         """Read ``inputs`` (a text, a :class:`Document`, or many) into memory and index them.
 
         Replaces anything memorized before; see :meth:`add` to grow a corpus. With ``save_dir`` the
-        result is also saved there.
+        result is also saved there. ``index=False`` leaves the chunks to a store outside the engine
+        (what the adapters do with a framework's vector store; :meth:`chunks` gives them).
         """
         docs = as_documents(inputs)
         if save_dir is not None:  # fail before the long read, not after it
+            if not index:
+                raise InvalidInputError("save_dir needs the engine's own index: memorize with index=True")
             check_writable(save_dir, overwrite=overwrite)
         t0 = time.perf_counter()
         self.memory.memorize(docs, progress=self.progress)
         self.retriever.clear()
-        self.retriever.add(docs, progress=self.progress)
-        self.documents = docs
+        if index:
+            self.retriever.add(docs, progress=self.progress)
+        self.documents, self.indexed = docs, index
         logger.info("memorized %d document(s) in %.1f s", len(docs), time.perf_counter() - t0)
         if save_dir is not None:
             self.save(save_dir, overwrite=overwrite)
@@ -105,31 +121,46 @@ class MemoRAG:
             raise InvalidInputError(f"doc_id(s) {sorted(taken)} already memorized; give new documents other ids")
         docs = self.documents + new
         self.memory.memorize(docs, progress=self.progress)
-        self.retriever.add(new, progress=self.progress)
+        if self.indexed:
+            self.retriever.add(new, progress=self.progress)
         self.documents = docs
         return self
 
-    # -- querying --------------------------------------------------------------------------------
+    def chunks(self, documents: Iterable[Document] | None = None) -> list[Chunk]:
+        """The corpus's chunks with exact char spans (the index's own, or cut by its chunker when the
+        chunks live elsewhere); ``documents`` limits them to those documents."""
+        if documents is not None:
+            return self.retriever.chunker.chunk(list(documents))
+        return list(self.retriever.chunks) if self.indexed else self.retriever.chunker.chunk(self.documents)
+
+    # -- the memory's clues ------------------------------------------------------------------------
+    def clues(self, query: str = "", task: TaskName | Task = "memorag") -> Clues | None:
+        """What the memory writes for ``query`` under ``task``: clue spans and surrogate questions
+        (``memorag``), key points (``summarize``), nothing (``qa``)."""
+        task, query, prompts = self.check_query(query, task)
+        outputs = [self.memory.generate(instruction, n) for instruction, n in self._memory_calls(task, query, prompts)]
+        return task.clues(outputs, query)
+
+    async def aclues(self, query: str = "", task: TaskName | Task = "memorag") -> Clues | None:
+        """Async :meth:`clues`; the memory calls run concurrently."""
+        task, query, prompts = self.check_query(query, task)
+        calls = self._memory_calls(task, query, prompts)
+        outputs = await asyncio.gather(*(self.memory.agenerate(instruction, n) for instruction, n in calls))
+        return task.clues(list(outputs), query)
+
     def expand(self, query: str) -> Clues:
         """Ask the memory for clue spans, surrogate questions and (if ``use_draft``) a draft answer."""
-        query, prompts = self._check_query(query)
-        spans = parse_items(self.memory.generate(prompts.clue_spans.format(query=query), self.clue_tokens), exclude=query)
-        questions = parse_items(self.memory.generate(prompts.surrogate_questions.format(query=query), self.clue_tokens),
-                                exclude=query)
-        draft = self.memory.generate(prompts.memory_answer.format(query=query), self.clue_tokens) if self.use_draft else None
-        return Clues(spans, questions, draft or None)
+        clues = self.clues(query, "memorag")
+        assert clues is not None
+        return clues
 
     async def aexpand(self, query: str) -> Clues:
         """Async :meth:`expand`; the memory calls run concurrently."""
-        query, prompts = self._check_query(query)
-        calls = [self.memory.agenerate(prompts.clue_spans.format(query=query), self.clue_tokens),
-                 self.memory.agenerate(prompts.surrogate_questions.format(query=query), self.clue_tokens)]
-        if self.use_draft:
-            calls.append(self.memory.agenerate(prompts.memory_answer.format(query=query), self.clue_tokens))
-        outputs = await asyncio.gather(*calls)
-        draft = outputs[2] if self.use_draft else None
-        return Clues(parse_items(outputs[0], exclude=query), parse_items(outputs[1], exclude=query), draft or None)
+        clues = await self.aclues(query, "memorag")
+        assert clues is not None
+        return clues
 
+    # -- retrieval ---------------------------------------------------------------------------------
     def retrieve(self, query: str, k: int | None = None, clues: Clues | None = None) -> list[Evidence]:
         """Evidence for ``query``: every clue and the query itself search the index, fused by RRF.
 
@@ -137,140 +168,135 @@ class MemoRAG:
         """
         if clues is None:
             clues = self.expand(query)
-        return self._search(query, clues, k)
+        return [self._evidence(h) for h in self.rank(query, clues, k=k)]
 
-    def _search(self, query: str, clues: Clues, k: int | None) -> list[Evidence]:
-        k = k or self.k
-        queries = list(dict.fromkeys(q for q in [query, *clues.queries()] if q and q.strip()))
-        results = self.retriever.search(queries, max(2 * k, 10))
-        rankings = [(q, [(c.chunk_id, c, s) for c, s in hits]) for q, hits in zip(queries, results)]
-        fused = reciprocal_rank_fusion(rankings, weights=query_weights(queries, query, self.query_weight),
-                                       rrf_k=self.rrf_k)
-        kept = cut_to_budget(fused, k=k, token_budget=self.token_budget,
-                             count_tokens=lambda h: self.generator.count_tokens(h.item.text))
-        return [Evidence(h.item.text, h.score, h.item.doc_id, (h.item.start, h.item.end), h.matched_queries,
-                         h.item.chunk_id) for h in kept]
+    def rank(self, query: str, clues: Clues | None, *, k: int | None = None, searcher: Searcher | None = None,
+             fetch_k: int | None = None) -> list[FusedHit]:
+        """The fused, budgeted hits of ``query`` and its ``clues`` from ``searcher`` (default: the
+        engine's index). Each hit's ``item`` is the searcher's own (a :class:`Chunk` here)."""
+        return rank(self._searcher(searcher), query, clues, k=self._k(k), fusion=self.fusion,
+                    count_tokens=self.generator.count_tokens, fetch_k=fetch_k)
 
-    def answer(self, query: str = "", task: Task = "memorag", *, k: int | None = None,
+    async def arank(self, query: str, clues: Clues | None, *, k: int | None = None,
+                    searcher: Searcher | None = None, fetch_k: int | None = None) -> list[FusedHit]:
+        """Async :meth:`rank`: the searches go through the searcher's ``asearch``."""
+        return await arank(self._searcher(searcher), query, clues, k=self._k(k), fusion=self.fusion,
+                           count_tokens=self.generator.count_tokens, fetch_k=fetch_k)
+
+    @property
+    def fusion(self) -> Fusion:
+        return Fusion(self.query_weight, self.rrf_k, self.token_budget)
+
+    # -- answering ---------------------------------------------------------------------------------
+    def answer(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None,
                max_new_tokens: int | None = None) -> Answer:
         """Answer ``query``. Tasks: ``memorag`` (clues -> retrieval -> generator), ``qa`` (the
         memory alone) and ``summarize`` (key points -> retrieval -> summary; query optional)."""
         t0 = time.perf_counter()
-        clues, evidence, prompt, timings = self._prepare(query, task, k)
+        prepared = self.prepare(query, task, k=k)
         t1 = time.perf_counter()
-        text = self._run(prompt, task, max_new_tokens)
-        timings["generate"] = time.perf_counter() - t1
-        timings["total"] = time.perf_counter() - t0
-        return Answer(text.strip(), evidence, clues, timings, task)
+        text = self._writer(prepared.task).generate(prepared.prompt, self._tokens(max_new_tokens))
+        return self._answer(prepared, text, t0, t1)
 
-    def stream(self, query: str = "", task: Task = "memorag", *, k: int | None = None,
-               max_new_tokens: int | None = None) -> Iterator[str]:
-        """Like :meth:`answer`, but yield the answer text piece by piece as it is generated."""
-        _, _, prompt, _ = self._prepare(query, task, k)
-        n = max_new_tokens or self.answer_tokens
-        if task == "qa":
-            yield from self.memory.stream(prompt, n)
-        else:
-            yield from self.generator.stream(prompt, n)
-
-    async def aanswer(self, query: str = "", task: Task = "memorag", *, k: int | None = None,
+    async def aanswer(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None) -> Answer:
         """Async :meth:`answer`: remote generators are awaited natively, local ones run in threads."""
         t0 = time.perf_counter()
-        clues, evidence, prompt, timings = await self._aprepare(query, task, k)
+        prepared = await self.aprepare(query, task, k=k)
         t1 = time.perf_counter()
-        n = max_new_tokens or self.answer_tokens
-        if task == "qa":
-            text = await self.memory.agenerate(prompt, n)
-        else:
-            text = await self.generator.agenerate(prompt, n)
-        timings["generate"] = time.perf_counter() - t1
-        timings["total"] = time.perf_counter() - t0
-        return Answer(text.strip(), evidence, clues, timings, task)
+        text = await self._writer(prepared.task).agenerate(prepared.prompt, self._tokens(max_new_tokens))
+        return self._answer(prepared, text, t0, t1)
 
-    async def astream(self, query: str = "", task: Task = "memorag", *, k: int | None = None,
+    def stream(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None,
+               max_new_tokens: int | None = None) -> Iterator[str]:
+        """Like :meth:`answer`, but yield the answer text piece by piece as it is generated."""
+        prepared = self.prepare(query, task, k=k)
+        yield from self._writer(prepared.task).stream(prepared.prompt, self._tokens(max_new_tokens))
+
+    async def astream(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None) -> AsyncIterator[str]:
         """Async :meth:`stream`."""
-        _, _, prompt, _ = await self._aprepare(query, task, k)
-        n = max_new_tokens or self.answer_tokens
-        if task == "qa":
-            iterator = self.memory.stream(prompt, n)
-            done = object()
-            while (piece := await asyncio.to_thread(next, iterator, done)) is not done:
-                yield piece  # type: ignore[misc]
-        else:
-            async for piece in self.generator.astream(prompt, n):
-                yield piece
+        prepared = await self.aprepare(query, task, k=k)
+        async for piece in self._writer(prepared.task).astream(prepared.prompt, self._tokens(max_new_tokens)):
+            yield piece
 
     def summarize(self, *, k: int | None = None, max_new_tokens: int | None = None) -> Answer:
         """A summary of the whole corpus (task ``summarize``)."""
         return self.answer("", "summarize", k=k, max_new_tokens=max_new_tokens)
 
-    def _prepare(self, query: str, task: str, k: int | None):
-        """Everything before the final generation: ``(clues, evidence, prompt, timings)``."""
-        prompts, query = self._task_prompts(query, task)
+    def prepare(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None) -> Prepared:
+        """Every step before the final generation: clues, retrieval and the prompt."""
+        task, query, prompts = self.check_query(query, task)
+        k = self._k(k)
         timings: dict[str, float] = {}
+        if not task.retrieves:
+            return Prepared(task, None, [], task.prompt(prompts, query, []), timings)
         t0 = time.perf_counter()
-        if task == "qa":
-            return None, [], prompts.memory_answer.format(query=query), timings
-        if task == "summarize":
-            points = parse_items(self.memory.generate(prompts.key_points, self.answer_tokens))
-            clues = Clues(spans=points)
-        else:
-            clues = self.expand(query)
-        timings["expand"] = time.perf_counter() - t0
-        return self._finish(query, task, k, clues, prompts, timings)
+        clues = self.clues(query, task)
+        t1 = time.perf_counter()
+        evidence = [self._evidence(h) for h in self.rank(query, clues, k=k)]
+        timings.update(expand=t1 - t0, retrieve=time.perf_counter() - t1)
+        return Prepared(task, clues, evidence, task.prompt(prompts, query, [e.text for e in evidence]), timings)
 
-    async def _aprepare(self, query: str, task: str, k: int | None):
-        prompts, query = self._task_prompts(query, task)
+    async def aprepare(self, query: str = "", task: TaskName | Task = "memorag", *,
+                       k: int | None = None) -> Prepared:
+        """Async :meth:`prepare`."""
+        task, query, prompts = self.check_query(query, task)
+        k = self._k(k)
         timings: dict[str, float] = {}
+        if not task.retrieves:
+            return Prepared(task, None, [], task.prompt(prompts, query, []), timings)
         t0 = time.perf_counter()
-        if task == "qa":
-            return None, [], prompts.memory_answer.format(query=query), timings
-        if task == "summarize":
-            clues = Clues(spans=parse_items(await self.memory.agenerate(prompts.key_points, self.answer_tokens)))
-        else:
-            clues = await self.aexpand(query)
-        timings["expand"] = time.perf_counter() - t0
-        return await asyncio.to_thread(self._finish, query, task, k, clues, prompts, timings)
+        clues = await self.aclues(query, task)
+        t1 = time.perf_counter()
+        evidence = [self._evidence(h) for h in await self.arank(query, clues, k=k)]
+        timings.update(expand=t1 - t0, retrieve=time.perf_counter() - t1)
+        return Prepared(task, clues, evidence, task.prompt(prompts, query, [e.text for e in evidence]), timings)
 
-    def _finish(self, query, task, k, clues, prompts: PromptSet, timings):
-        t0 = time.perf_counter()
-        evidence = self._search(query, clues, k)
-        timings["retrieve"] = time.perf_counter() - t0
-        passages = format_evidence([e.text for e in evidence], prompts)
-        if task == "summarize":
-            prompt = prompts.summary.format(evidence=passages)
-            if query:
-                prompt += f"\n\n{query}"
-        else:
-            prompt = prompts.answer.format(evidence=passages, query=query)
-        return clues, evidence, prompt, timings
-
-    def _task_prompts(self, query: str, task: str) -> tuple[PromptSet, str]:
-        if task not in TASKS:
-            raise InvalidInputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
-        if task == "summarize":
-            self._require_memory()
-            query = (query or "").strip()
-            return get_prompts(detect_language(query) if query else self.memory.language), query
-        query, prompts = self._check_query(query)
-        return prompts, query
-
-    def _check_query(self, query: str) -> tuple[str, PromptSet]:
-        if not isinstance(query, str) or not query.strip():
-            raise EmptyQueryError("the query is empty; ask a question (or use task='summarize')")
+    # -- the steps' small parts --------------------------------------------------------------------
+    def check_query(self, query: object, task: TaskName | Task = "memorag") -> tuple[Task, str, PromptSet]:
+        """Check the task, the query and that something is memorized; pick the prompts' language."""
+        task = get_task(task)
+        query = task.check_query(query)
         self._require_memory()
-        query = query.strip()
-        return query, get_prompts(detect_language(query))
+        return task, query, task.prompts(query, self.memory.language)
+
+    def _memory_calls(self, task: Task, query: str, prompts: PromptSet) -> list[tuple[str, int]]:
+        return task.memory_calls(prompts, query, use_draft=self.use_draft, clue_tokens=self.clue_tokens,
+                                 answer_tokens=self.answer_tokens)
+
+    def _k(self, k: int | None) -> int:
+        return self.k if k is None else check_k(k)
+
+    def _tokens(self, max_new_tokens: int | None) -> int:
+        return self.answer_tokens if max_new_tokens is None else check_k(max_new_tokens, "max_new_tokens")
+
+    def _searcher(self, searcher: Searcher | None) -> Searcher:
+        if searcher is not None:
+            return searcher
+        if not self.indexed:
+            raise InvalidInputError("this engine's chunks live in an outside vector store, not in its own index: "
+                                    "retrieve through the adapter that holds the store")
+        return self.retriever
+
+    def _writer(self, task: Task) -> Memory | TextGenerator:
+        """Who writes the answer: the memory for ``qa``, the generator otherwise."""
+        return self.memory if task.memory_answers else self.generator
+
+    def _evidence(self, hit: FusedHit) -> Evidence:
+        chunk: Chunk = hit.item
+        return Evidence(chunk.text, hit.score, chunk.doc_id, (chunk.start, chunk.end), hit.matched_queries,
+                        chunk.chunk_id)
+
+    @staticmethod
+    def _answer(prepared: Prepared, text: str, t0: float, t1: float) -> Answer:
+        now = time.perf_counter()
+        timings = {**prepared.timings, "generate": now - t1, "total": now - t0}
+        return Answer(text.strip(), prepared.evidence, prepared.clues, timings, prepared.task.name)
 
     def _require_memory(self) -> None:
         if not self.memory.is_ready:
             raise NotMemorizedError("nothing is memorized yet: call memorize(...) or MemoRAG.load(dir) first")
-
-    def _run(self, prompt: str, task: str, max_new_tokens: int | None) -> str:
-        n = max_new_tokens or self.answer_tokens
-        return self.memory.generate(prompt, n) if task == "qa" else self.generator.generate(prompt, n)
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True) -> Path:
@@ -278,12 +304,15 @@ class MemoRAG:
 
         ``include_kv=False`` leaves out a KV memory's cache (much smaller; re-read on load)."""
         self._require_memory()
+        if not self.indexed:
+            raise InvalidInputError("this engine's chunks live in an outside vector store, which save() cannot "
+                                    "write: save that store with its own persistence, or memorize with the "
+                                    "engine's own index (index=True)")
 
         def fill(tmp: Path) -> dict[str, Any]:
             write_corpus(tmp, self.documents, self.memory, include_kv=include_kv)
             self.retriever.save(tmp)
-            return {"library": _version(), "memory": self.memory.config(), "retriever": self.retriever.config(),
-                    "documents": len(self.documents), "content_sha256": content_hash(self.documents)}
+            return corpus_manifest(self.documents, self.memory, self.retriever.config())
 
         return write_atomically(folder, fill, overwrite=overwrite)
 
@@ -300,12 +329,12 @@ class MemoRAG:
         manifest = read_manifest(folder)
         saved_memory, saved_retriever = manifest["memory"], manifest["retriever"]
         if memory is None:
-            memory = _memory_from_config(saved_memory, generator)
+            memory = memory_from_config(saved_memory, generator)
         if retriever is None:
             from memorag_integrations.retrieval.embedders import SentenceTransformerEmbedder
 
-            retriever = DenseRetriever(SentenceTransformerEmbedder(_loadable(saved_retriever["embedder"], "embedder")),
-                                       chunk_tokens=saved_retriever["chunk_tokens"],
+            embedder = SentenceTransformerEmbedder(loadable_model(saved_retriever["embedder"], "embedder"))
+            retriever = DenseRetriever(embedder, chunk_tokens=saved_retriever["chunk_tokens"],
                                        chunk_overlap=saved_retriever["chunk_overlap"])
         check_same(saved_memory, memory.config(), "memory model or settings", folder)
         check_same(saved_retriever, retriever.config(), "embedder or chunking", folder)
@@ -320,80 +349,3 @@ class MemoRAG:
     def __repr__(self) -> str:
         return (f"MemoRAG(memory={self.memory!r}, retriever={self.retriever!r}, generator={self.generator!r}, "
                 f"k={self.k}, documents={len(self.documents)})")
-
-
-def write_corpus(folder: Path, documents: list[Document], memory: Memory, *, include_kv: bool = True) -> None:
-    """Write the documents and the memory's state into ``folder`` (the index is the caller's)."""
-    from safetensors.torch import save_file
-
-    with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
-        for d in documents:
-            fh.write(json.dumps({"doc_id": d.doc_id, "text": d.text, "metadata": d.metadata}, ensure_ascii=False) + "\n")
-    tensors, meta = memory.state()
-    (folder / MEMORY_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    if tensors and include_kv:
-        save_file(tensors, str(folder / MEMORY_TENSORS))
-
-
-def read_corpus(folder: Path, memory: Memory, manifest: dict[str, Any], *, remedy: str) -> list[Document]:
-    """The documents saved by :func:`write_corpus`, with ``memory`` restored; checked against the manifest."""
-    try:
-        with open(folder / DOCUMENTS_FILE, encoding="utf-8") as fh:
-            documents = [Document(**json.loads(line)) for line in fh if line.strip()]
-        tensors = {}
-        if (folder / MEMORY_TENSORS).exists():
-            from safetensors.torch import load_file
-
-            tensors = load_file(str(folder / MEMORY_TENSORS))
-        memory.load_state(tensors, json.loads((folder / MEMORY_META).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorruptStoreError(f"{folder} could not be read ({exc}); {remedy}") from exc
-    if content_hash(documents) != manifest.get("content_sha256"):
-        raise CorruptStoreError(f"{folder}/{DOCUMENTS_FILE} does not match the manifest; {remedy}")
-    return documents
-
-
-def content_hash(documents: list[Document]) -> str:
-    h = hashlib.sha256()
-    for d in documents:
-        h.update(str(d.doc_id).encode("utf-8") + b"\0" + d.text.encode("utf-8") + b"\0")
-    return h.hexdigest()
-
-
-def _loadable(identity: str, what: str) -> str | None:
-    from memorag_integrations.models import DEFAULT_EMBEDDER, DEFAULT_LM
-
-    if identity in (DEFAULT_LM, DEFAULT_EMBEDDER):
-        return None
-    if identity.startswith(("path:", "gguf:", "bge-m3:")) or identity == "unknown":
-        raise IncompatibleStoreError(f"the saved {what} is {identity!r}, a local model: pass the same {what} to load()")
-    return identity
-
-
-def _memory_from_config(config: dict[str, Any], generator: TextGenerator | None) -> Memory:
-    options = {k: config[k] for k in ("max_memory_tokens", "gist_chunk_tokens", "gist_tokens") if k in config}
-    if config["kind"] == "kv" and config.get("backend") == "llamacpp":
-        from memorag_integrations.memory.llamacpp import LlamaCppKVMemory
-
-        return LlamaCppKVMemory(_loadable(config["model"], "memory model"), **options)
-    if config["kind"] == "kv":
-        from memorag_integrations.memory.kv import KVMemory
-
-        return KVMemory(_loadable(config["model"], "memory model"), **options)
-    if config["kind"] == "beacon":  # remote code: never loaded without the user's explicit opt-in
-        raise IncompatibleStoreError(
-            f"the saved memory is a beacon model ({config['model']!r}), which runs remote code: pass "
-            f"memory=BeaconMemory({config['model']!r}, trust_remote_code=True, "
-            f"beacon_ratio={config.get('beacon_ratio')!r}) to load()")
-    if config["kind"] == "prompt" and generator is not None:
-        from memorag_integrations.memory.prompt import PromptMemory
-
-        return PromptMemory(generator, **options)
-    raise IncompatibleStoreError(f"the saved memory is of kind {config['kind']!r} with model {config['model']!r}: "
-                                 "pass memory=... (or generator=... for a prompt memory) to load()")
-
-
-def _version() -> str:
-    from memorag_integrations import __version__
-
-    return __version__

@@ -25,7 +25,7 @@ def engine(reference_text, tmp_path_factory):
 
 def test_memorize_gists_the_text_that_does_not_fit(engine, reference_text):
     memory = engine.memory
-    assert len(memory.gists) >= 3 and all(g["gist"].strip() for g in memory.gists)
+    assert len(memory.gists) >= 3 and all(g.gist.strip() for g in memory.gists)
     assert memory.lm.count_tokens(memory.context) <= 1024
     assert memory._prefix.length > 0
     chunks = engine.retriever.chunks

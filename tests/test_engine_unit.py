@@ -169,8 +169,8 @@ def test_gisting_when_the_corpus_exceeds_the_memory_window(tmp_path):
     memory.compressor.cache = GistCache(tmp_path / "gists")
     long_text = " ".join(f"word{i}" for i in range(400))
     memory.memorize([Document(long_text, "long")], progress=False)
-    assert memory.gists and all(g["gist"].startswith("GIST") for g in memory.gists)
-    assert memory.gists[0]["level"] >= 2  # the first gists did not fit: they were gisted again
+    assert memory.gists and all(g.gist.startswith("GIST") for g in memory.gists)
+    assert memory.gists[0].level >= 2  # the first gists did not fit: they were gisted again
     assert memory.context.startswith("GIST: GIST:") and gen.count_tokens(memory.context) <= 20
     calls = len(gen.calls)
     memory.memorize([Document(long_text, "long")], progress=False)  # every gist now comes from the cache
@@ -183,11 +183,13 @@ def test_repr_shows_configuration():
 
 
 def test_second_level_gisting_merges_only_as_much_as_the_budget_needs(tmp_path):
-    from memorag_integrations.memory.gist import Compressor, GistCache
+    from dataclasses import replace
+
+    from memorag_integrations.memory.gist import Compressor, Gist, GistCache
 
     compressor = Compressor(ScriptedGenerator(), chunk_tokens=400, gist_tokens=10, cache=GistCache(tmp_path))
-    gists = [{"doc_id": "d", "start": i, "end": i + 1, "gist": "word " * 20} for i in range(12)]
+    gists = [Gist("d", i, i + 1, 1, "word " * 20) for i in range(12)]
     groups = compressor._regroup(gists, target_tokens=30)  # one gist is 25 tokens to this generator
-    assert [g["text"].count("\n") for g in groups] == [1] * 6  # pairs, not one huge group
+    assert [g.text.count("\n") for g in groups] == [1] * 6  # pairs, not one huge group
     assert len(compressor._regroup(gists, target_tokens=1000)) == 1
-    assert len(compressor._regroup([{**g, "doc_id": str(i % 2)} for i, g in enumerate(gists)], 1000)) == 12
+    assert len(compressor._regroup([replace(g, doc_id=str(i % 2)) for i, g in enumerate(gists)], 1000)) == 12

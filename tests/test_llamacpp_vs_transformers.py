@@ -51,7 +51,7 @@ def _next_token_logits(engines) -> tuple[np.ndarray, np.ndarray]:
     tf, cpp = engines["transformers"].memory, engines["llamacpp"].memory
     prompt = tf.lm.render(QUESTION)
     with torch.inference_mode():
-        ids = tf.lm._encode(prompt)
+        ids = tf.lm.encode(prompt)
         tf_logits = tf.lm.model(input_ids=ids).logits[0, -1].float().numpy()
     llm = cpp.lm.llm
     with cpp.lm.lock:

@@ -187,6 +187,6 @@ def test_gisting_over_the_server(llama_server_url, tmp_path):
     memory.compressor.cache = GistCache(tmp_path)  # empty: every gist is written by the server
     text = language_reference_slice(("break", "continue", "pass"))
     memory.memorize([Document(text, "langref")], progress=False)
-    assert len(memory.gists) >= 2 and all(g["gist"].strip() for g in memory.gists)
+    assert len(memory.gists) >= 2 and all(g.gist.strip() for g in memory.gists)
     assert lm.count_tokens(memory.context) <= 200
     assert memory.generate("In one sentence, what is this text about?", 32).strip()

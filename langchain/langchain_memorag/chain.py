@@ -13,10 +13,11 @@ from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from memorag_integrations.errors import InvalidInputError
-from memorag_integrations.prompts import detect_language, format_evidence, get_prompts
+from memorag_integrations.prompts import format_evidence, get_prompts
 from memorag_integrations.schema import Clues
+from memorag_integrations.tasks import get_task
 
-from langchain_memorag.retriever import TASKS, MemoRAGRetriever
+from langchain_memorag.retriever import MemoRAGRetriever
 
 
 def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, task: str = "memorag",
@@ -29,8 +30,7 @@ def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, tas
     the corpus (the question, optional, is added as an instruction). ``prompt`` replaces the core's
     answer prompt; it receives ``context`` (numbered passages) and ``question``.
     """
-    if task not in TASKS:
-        raise InvalidInputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    memorag_task = get_task(task, retrieving=True)
     if not isinstance(retriever, MemoRAGRetriever):
         raise InvalidInputError(f"expected a MemoRAGRetriever, got {type(retriever).__name__}")
     language = retriever.engine.memory.language
@@ -38,18 +38,14 @@ def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, tas
     def as_question(value: Any) -> dict[str, str]:
         if isinstance(value, dict):
             value = value.get("question", value.get("input"))
-        if not isinstance(value, str) or (task == "memorag" and not value.strip()):
+        if not isinstance(value, str) or (memorag_task.needs_query and not value.strip()):
             raise InvalidInputError("give the chain a non-empty question (a string or {'question': ...})")
         return {"question": value.strip()}
 
     def core_prompt(inputs: dict[str, Any]) -> list[HumanMessage]:
         question = inputs["question"]
-        prompts = get_prompts(detect_language(question) if question else language)
-        passages = format_evidence([d.page_content for d in inputs["context"]], prompts)
-        if task == "summarize":
-            text = prompts.summary.format(evidence=passages) + (f"\n\n{question}" if question else "")
-        else:
-            text = prompts.answer.format(evidence=passages, query=question)
+        passages = [d.page_content for d in inputs["context"]]
+        text = memorag_task.prompt(memorag_task.prompts(question, language), question, passages)
         return [HumanMessage(content=text)]
 
     if prompt is None:

@@ -14,25 +14,55 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.vectorstores import VectorStore
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
+from memorag_integrations import defaults
 from memorag_integrations.engine import MemoRAG
 from memorag_integrations.errors import InvalidInputError, NotMemorizedError
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.prompts import get_prompts, parse_items
-from memorag_integrations.retrieval.chunking import chunk_text
-from memorag_integrations.retrieval.fusion import FusedHit, cut_to_budget, query_weights, reciprocal_rank_fusion
+from memorag_integrations.pipeline import check_k
+from memorag_integrations.retrieval.fusion import FusedHit
 from memorag_integrations.retrieval.retriever import DenseRetriever
-from memorag_integrations.schema import Clues
+from memorag_integrations.retrieval.search import Hit, Searcher
+from memorag_integrations.schema import Chunk, Clues
 from memorag_integrations.schema import Document as CoreDocument
+from memorag_integrations.tasks import RETRIEVAL_TASKS, get_task
 
 from langchain_memorag.bridges import ChatModelGenerator, EmbedderEmbeddings, as_core_embedder
 
 #: Name of the custom event that carries the memory's clues (seen in ``astream_events``).
 CLUES_EVENT = "memorag_clues"
-TASKS = ("memorag", "summarize")
+TASKS = RETRIEVAL_TASKS
 
 DocumentLike = LCDocument | CoreDocument | str
+
+
+class VectorStoreSearcher(Searcher):
+    """A LangChain ``VectorStore`` as the core's searcher: each query is one
+    ``similarity_search_with_score`` run (sync or async), a child of the retriever's run."""
+
+    def __init__(self, vectorstore: VectorStore, search_kwargs: dict[str, Any], config: RunnableConfig) -> None:
+        self.vectorstore, self.search_kwargs, self.config = vectorstore, search_kwargs, config
+
+    def _runnable(self, k: int) -> RunnableLambda:
+        vs, kwargs = self.vectorstore, self.search_kwargs
+
+        def search(q: str) -> list[Hit]:
+            return [Hit(_key(d), d, s) for d, s in vs.similarity_search_with_score(q, k=k, **kwargs)]
+
+        async def asearch(q: str) -> list[Hit]:
+            return [Hit(_key(d), d, s) for d, s in await vs.asimilarity_search_with_score(q, k=k, **kwargs)]
+
+        return RunnableLambda(search, afunc=asearch, name=f"{type(vs).__name__}.similarity_search_with_score")
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        return self._runnable(k).batch(list(queries), self.config) if queries else []
+
+    async def asearch(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        return await self._runnable(k).abatch(list(queries), self.config) if queries else []
+
+    def text_of(self, item: LCDocument) -> str:
+        return item.page_content
 
 
 class MemoRAGRetriever(BaseRetriever):
@@ -54,105 +84,89 @@ class MemoRAGRetriever(BaseRetriever):
     engine: MemoRAG = Field(description="a memorized MemoRAG engine: its memory, fusion settings and index")
     vectorstore: VectorStore | None = Field(default=None,
                                             description="where chunks are searched; None: the engine's index")
-    k: int = Field(default=4, description="documents returned per query")
+    k: int = Field(default=defaults.K, description="documents returned per query")
     fetch_k: int | None = Field(default=None, description="hits fetched per expanded query; default max(2k, 10)")
     search_kwargs: dict[str, Any] = Field(default_factory=dict, description="extra vector store search arguments")
+
+    @field_validator("k")
+    @classmethod
+    def _positive_k(cls, k: int) -> int:
+        return check_k(k)
+
+    @field_validator("fetch_k")
+    @classmethod
+    def _positive_fetch_k(cls, fetch_k: int | None) -> int | None:
+        return None if fetch_k is None else check_k(fetch_k, "fetch_k")
 
     # -- retrieval -----------------------------------------------------------------------------
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, task: str = "memorag") -> list[LCDocument]:
-        k = self._check(k, task)
-        config: RunnableConfig = {"callbacks": run_manager.get_child()}
-        clues = RunnableLambda(lambda q: self._expand(q, task), name="memorag_expand").invoke(query, config)
-        dispatch_custom_event(CLUES_EVENT, {"query": query, "task": task, **clues.to_dict()}, config=config)
-        if self.vectorstore is None:
-            search = RunnableLambda(lambda q: self.engine.retrieve(q, k, clues=clues), name="memorag_index_search")
-            return self._from_evidence(search.invoke(query, config), clues)
-        queries = _queries(query, clues)
-        results = self._searcher(k).batch(queries, config)
-        return self._fuse(query, queries, results, k, clues)
+        k, config = self._k(k), self._config(run_manager)
+        get_task(task, retrieving=True)
+        clues = RunnableLambda(lambda q: self.engine.clues(q, task), name="memorag_expand").invoke(query, config)
+        dispatch_custom_event(CLUES_EVENT, self._event(query, task, clues), config=config)
+        searcher = self._searcher(config)
+        rank = RunnableLambda(lambda q: self.engine.rank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k),
+                              name="memorag_search")
+        return self._documents(rank.invoke(query, config), clues)
 
     async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, task: str = "memorag") -> list[LCDocument]:
-        k = self._check(k, task)
-        config: RunnableConfig = {"callbacks": run_manager.get_child()}
+        k, config = self._k(k), self._config(run_manager)
+        get_task(task, retrieving=True)
 
-        async def aexpand(q: str) -> Clues:
-            return await self._aexpand(q, task)
+        async def aclues(q: str) -> Clues | None:
+            return await self.engine.aclues(q, task)
 
-        clues = await RunnableLambda(lambda q: self._expand(q, task), afunc=aexpand,
+        async def arank(q: str) -> list[FusedHit]:
+            return await self.engine.arank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k)
+
+        clues = await RunnableLambda(lambda q: self.engine.clues(q, task), afunc=aclues,
                                      name="memorag_expand").ainvoke(query, config)
-        await adispatch_custom_event(CLUES_EVENT, {"query": query, "task": task, **clues.to_dict()}, config=config)
+        await adispatch_custom_event(CLUES_EVENT, self._event(query, task, clues), config=config)
+        searcher = self._searcher(config)
+        rank = RunnableLambda(lambda q: self.engine.rank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k),
+                              afunc=arank, name="memorag_search")
+        return self._documents(await rank.ainvoke(query, config), clues)
+
+    def _k(self, k: int | None) -> int:
+        return self.k if k is None else check_k(k)
+
+    @staticmethod
+    def _config(run_manager: CallbackManagerForRetrieverRun | AsyncCallbackManagerForRetrieverRun) -> RunnableConfig:
+        return {"callbacks": run_manager.get_child()}
+
+    @staticmethod
+    def _event(query: str, task: str, clues: Clues | None) -> dict[str, Any]:
+        return {"query": query, "task": task, **(clues or Clues()).to_dict()}
+
+    def _searcher(self, config: RunnableConfig) -> Searcher:
         if self.vectorstore is None:
-            # The core's FAISS index is local and synchronous: a worker thread is the honest async form.
-            search = RunnableLambda(lambda q: self.engine.retrieve(q, k, clues=clues), name="memorag_index_search")
-            return self._from_evidence(await search.ainvoke(query, config), clues)
-        queries = _queries(query, clues)
-        results = await self._searcher(k).abatch(queries, config)
-        return self._fuse(query, queries, results, k, clues)
+            return self.engine.retriever
+        return VectorStoreSearcher(self.vectorstore, self.search_kwargs, config)
 
-    def _check(self, k: int | None, task: str) -> int:
-        k = self.k if k is None else k
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-        if task not in TASKS:
-            raise InvalidInputError(f"unknown task {task!r} for retrieval; use one of {', '.join(TASKS)}")
-        return k
-
-    def _expand(self, query: str, task: str) -> Clues:
-        if task == "summarize":
-            return Clues(spans=parse_items(self.engine.memory.generate(*self._key_points_call())))
-        return self.engine.expand(query)
-
-    async def _aexpand(self, query: str, task: str) -> Clues:
-        if task == "summarize":
-            return Clues(spans=parse_items(await self.engine.memory.agenerate(*self._key_points_call())))
-        return await self.engine.aexpand(query)
-
-    def _key_points_call(self) -> tuple[str, int]:
-        if not self.engine.memory.is_ready:
-            raise NotMemorizedError("nothing is memorized yet: build the retriever with from_documents() or load()")
-        return get_prompts(self.engine.memory.language).key_points, self.engine.answer_tokens
-
-    def _searcher(self, k: int) -> RunnableLambda:
-        vs, kwargs = self.vectorstore, self.search_kwargs
-        assert vs is not None
-        n = self.fetch_k or max(2 * k, 10)
-
-        def search(q: str) -> list[tuple[LCDocument, float]]:
-            return vs.similarity_search_with_score(q, k=n, **kwargs)
-
-        async def asearch(q: str) -> list[tuple[LCDocument, float]]:
-            return await vs.asimilarity_search_with_score(q, k=n, **kwargs)
-
-        return RunnableLambda(search, afunc=asearch, name=f"{type(vs).__name__}.similarity_search_with_score")
-
-    def _fuse(self, query: str, queries: list[str], results: list[list[tuple[LCDocument, float]]], k: int,
-              clues: Clues) -> list[LCDocument]:
-        rankings = [(q, [(_key(d), d, s) for d, s in hits]) for q, hits in zip(queries, results)]
-        weights = query_weights(queries, query.strip(), self.engine.query_weight)
-        fused = reciprocal_rank_fusion(rankings, weights=weights, rrf_k=self.engine.rrf_k)
-        count = self.engine.generator.count_tokens
-        kept = cut_to_budget(fused, k=k, token_budget=self.engine.token_budget,
-                             count_tokens=lambda h: count(h.item.page_content))
-        return [_document(h.item.page_content, h.item.metadata, h, clues, h.item.id) for h in kept]
-
-    def _from_evidence(self, evidence: list, clues: Clues) -> list[LCDocument]:
+    def _documents(self, hits: list[FusedHit], clues: Clues | None) -> list[LCDocument]:
+        """The fused hits as Documents: the store's own, or the core's chunks with their source's metadata."""
+        clue_dict = (clues or Clues()).to_dict()
         sources = {d.doc_id: d.metadata for d in self.engine.documents}
         docs = []
-        for ev in evidence:
-            meta = {**sources.get(ev.doc_id, {}), "doc_id": ev.doc_id, "start": ev.char_span[0], "end": ev.char_span[1]}
-            hit = FusedHit(ev.chunk_id, None, ev.score, list(ev.matched_queries))
-            docs.append(_document(ev.text, meta, hit, clues, f"{ev.doc_id}:{ev.char_span[0]}-{ev.char_span[1]}"))
+        for hit in hits:
+            found = {"score": hit.score, "matched_queries": list(hit.matched_queries),
+                     "query_scores": dict(hit.query_scores), "clues": clue_dict}
+            if isinstance(hit.item, Chunk):
+                docs.append(_chunk_document(hit.item, sources.get(hit.item.doc_id, {}), found))
+            else:
+                docs.append(LCDocument(page_content=hit.item.page_content, metadata={**hit.item.metadata, **found},
+                                       id=hit.item.id))
         return docs
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def from_documents(cls, documents: Iterable[DocumentLike], embeddings: Embeddings | None = None, *,
                        vectorstore: type[VectorStore] | VectorStore | None = None, llm: BaseChatModel | None = None,
-                       memory: Memory | None = None, k: int = 4, chunk_tokens: int = 200, chunk_overlap: int = 24,
-                       vectorstore_kwargs: dict[str, Any] | None = None, progress: bool = False,
-                       **engine_options: Any) -> MemoRAGRetriever:
+                       memory: Memory | None = None, k: int = defaults.K, chunk_tokens: int = defaults.CHUNK_TOKENS,
+                       chunk_overlap: int = defaults.CHUNK_OVERLAP, vectorstore_kwargs: dict[str, Any] | None = None,
+                       progress: bool = False, **engine_options: Any) -> MemoRAGRetriever:
         """Memorize ``documents`` and index their chunks.
 
         ``embeddings`` defaults to the embedded all-MiniLM-L6-v2. ``vectorstore`` is a VectorStore
@@ -163,6 +177,8 @@ class MemoRAGRetriever(BaseRetriever):
         """
         if llm is not None and memory is not None:
             raise InvalidInputError("pass either llm (a chat model to use as the memory) or memory, not both")
+        check_k(k)
+        _check_store(vectorstore)
         if llm is not None:
             from memorag_integrations.memory.prompt import PromptMemory
 
@@ -170,15 +186,9 @@ class MemoRAGRetriever(BaseRetriever):
         embeddings = embeddings if embeddings is not None else EmbedderEmbeddings()
         index = DenseRetriever(as_core_embedder(embeddings), chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
         engine = MemoRAG(memory, index, progress=progress, **engine_options)
-        docs = [_core_document(d) for d in documents]
+        engine.memorize([_core_document(d) for d in documents], index=vectorstore is None)
         if vectorstore is None:
-            engine.memorize(docs)
             return cls(engine=engine, k=k)
-        from memorag_integrations.documents import as_documents
-
-        docs = as_documents(docs)
-        engine.memory.memorize(docs, progress=progress)
-        engine.documents = docs
         store = _fill(vectorstore, _chunk_documents(engine), embeddings, vectorstore_kwargs or {})
         return cls(engine=engine, vectorstore=store, k=k)
 
@@ -189,16 +199,16 @@ class MemoRAGRetriever(BaseRetriever):
         """:meth:`from_documents` for plain texts; ``ids`` become the documents' ``doc_id``."""
         texts = list(texts)
         metadatas = list(metadatas) if metadatas is not None else [{} for _ in texts]
-        ids = list(ids) if ids is not None else [None] * len(texts)
-        if not len(texts) == len(metadatas) == len(ids):
+        id_list: list[str | None] = list(ids) if ids is not None else [None] * len(texts)
+        if not len(texts) == len(metadatas) == len(id_list):
             raise InvalidInputError("give one metadata dict and one id per text")
-        docs = [CoreDocument(t, i, dict(m)) for t, m, i in zip(texts, metadatas, ids)]
+        docs = [CoreDocument(t, i, dict(m)) for t, m, i in zip(texts, metadatas, id_list)]
         return cls.from_documents(docs, embeddings, **options)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, embeddings: Embeddings | None = None, *,
              vectorstore: type[VectorStore] | VectorStore | None = None, llm: BaseChatModel | None = None,
-             memory: Memory | None = None, k: int = 4, vectorstore_kwargs: dict[str, Any] | None = None,
+             memory: Memory | None = None, k: int = defaults.K, vectorstore_kwargs: dict[str, Any] | None = None,
              **engine_options: Any) -> MemoRAGRetriever:
         """A retriever over a corpus saved by the core (``MemoRAG.save`` or ``memorag memorize``).
 
@@ -206,6 +216,8 @@ class MemoRAGRetriever(BaseRetriever):
         saved FAISS index is used. ``llm`` is the chat model of a corpus saved with a prompt memory;
         ``memory`` an already built memory of the saved kind (to reuse a loaded model).
         """
+        check_k(k)
+        _check_store(vectorstore)
         retriever = None
         if embeddings is not None:
             from memorag_integrations.store import read_manifest
@@ -219,13 +231,15 @@ class MemoRAGRetriever(BaseRetriever):
 
     @classmethod
     def from_engine(cls, engine: MemoRAG, vectorstore: type[VectorStore] | VectorStore | None = None,
-                    embeddings: Embeddings | None = None, *, k: int = 4,
+                    embeddings: Embeddings | None = None, *, k: int = defaults.K,
                     vectorstore_kwargs: dict[str, Any] | None = None) -> MemoRAGRetriever:
         """A retriever over an engine that has memorized its corpus already.
 
         With ``vectorstore`` (a class or an instance) the engine's chunks, with exact char spans, are
         indexed into it, embedded by ``embeddings`` (default: the engine's own embedder).
         """
+        check_k(k)
+        _check_store(vectorstore)
         if not engine.memory.is_ready:
             raise NotMemorizedError("the engine has memorized nothing yet: call engine.memorize(...) first")
         if vectorstore is None:
@@ -235,21 +249,24 @@ class MemoRAGRetriever(BaseRetriever):
         return cls(engine=engine, vectorstore=store, k=k)
 
 
-def _queries(query: str, clues: Clues) -> list[str]:
-    return list(dict.fromkeys(q.strip() for q in [query, *clues.queries()] if q and q.strip()))
-
-
 def _key(doc: LCDocument) -> Hashable:
+    """The same chunk found by two searches has one key: its span when it has one, else its id."""
     meta = doc.metadata
     if {"doc_id", "start", "end"} <= meta.keys():
         return (meta["doc_id"], meta["start"], meta["end"])
     return doc.id or doc.page_content
 
 
-def _document(text: str, metadata: dict[str, Any], hit: FusedHit, clues: Clues, doc_id: str | None) -> LCDocument:
-    meta = {**metadata, "score": hit.score, "matched_queries": list(hit.matched_queries),
-            "query_scores": dict(hit.query_scores), "clues": clues.to_dict()}
-    return LCDocument(page_content=text, metadata=meta, id=doc_id)
+def _chunk_document(chunk: Chunk, source_metadata: dict[str, Any], extra: dict[str, Any] | None = None) -> LCDocument:
+    """A core chunk as a LangChain Document: its source's metadata plus its exact position."""
+    meta = {**source_metadata, "doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end, **(extra or {})}
+    return LCDocument(page_content=chunk.text, metadata=meta, id=f"{chunk.doc_id}:{chunk.start}-{chunk.end}")
+
+
+def _chunk_documents(engine: MemoRAG) -> list[LCDocument]:
+    """The corpus as chunk Documents with exact char spans, ready for a vector store."""
+    sources = {d.doc_id: d.metadata for d in engine.documents}
+    return [_chunk_document(c, sources[c.doc_id]) for c in engine.chunks()]
 
 
 def _core_document(doc: DocumentLike) -> CoreDocument:
@@ -263,28 +280,20 @@ def _core_document(doc: DocumentLike) -> CoreDocument:
     raise InvalidInputError(f"expected LangChain Documents, core Documents or strings, got {type(doc).__name__}")
 
 
-def _chunk_documents(engine: MemoRAG) -> list[LCDocument]:
-    """The corpus as chunk Documents with exact char spans: the saved chunks, or the core's chunker."""
-    index = engine.retriever
-    sources = {d.doc_id: d for d in engine.documents}
-    spans = [(c.doc_id, c.start, c.end) for c in index.chunks] or [
-        (d.doc_id, s, e) for d in engine.documents
-        for s, e in chunk_text(d.text, index.embedder.token_offsets, index.chunk_tokens, index.chunk_overlap)]
-    out = []
-    for doc_id, start, end in spans:
-        doc = sources[doc_id]
-        meta = {**doc.metadata, "doc_id": doc_id, "start": start, "end": end}
-        out.append(LCDocument(page_content=doc.text[start:end], metadata=meta, id=f"{doc_id}:{start}-{end}"))
-    return out
+def _check_store(vectorstore: object) -> None:
+    """Refuse a wrong ``vectorstore`` before any model reads anything."""
+    if vectorstore is None:
+        return
+    if isinstance(vectorstore, type):
+        if not issubclass(vectorstore, VectorStore):
+            raise InvalidInputError(f"{vectorstore.__name__} is not a LangChain VectorStore class")
+    elif not isinstance(vectorstore, VectorStore):
+        raise InvalidInputError(f"expected a VectorStore class or instance, got {type(vectorstore).__name__}")
 
 
 def _fill(vectorstore: type[VectorStore] | VectorStore, chunks: list[LCDocument], embeddings: Embeddings,
           kwargs: dict[str, Any]) -> VectorStore:
     if isinstance(vectorstore, type):
-        if not issubclass(vectorstore, VectorStore):
-            raise InvalidInputError(f"{vectorstore.__name__} is not a LangChain VectorStore class")
         return vectorstore.from_documents(chunks, embeddings, **kwargs)
-    if not isinstance(vectorstore, VectorStore):
-        raise InvalidInputError(f"expected a VectorStore class or instance, got {type(vectorstore).__name__}")
     vectorstore.add_documents(chunks, **kwargs)
     return vectorstore

@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Union
 
+from memorag_integrations.aio import iterate_in_thread
+
 Message = dict[str, str]
 Prompt = Union[str, Sequence[Message]]  # a plain user prompt, or chat messages
 
@@ -76,13 +78,8 @@ class TextGenerator(ABC):
         stop: Sequence[str] | None = None,
     ) -> AsyncIterator[str]:
         """Async :meth:`stream`: pieces are pulled from the sync iterator in a worker thread."""
-        iterator = self.stream(prompt, max_new_tokens, temperature=temperature, stop=stop)
-        done = object()
-        while True:
-            piece = await asyncio.to_thread(next, iterator, done)
-            if piece is done:
-                return
-            yield piece  # type: ignore[misc]
+        async for piece in iterate_in_thread(self.stream(prompt, max_new_tokens, temperature=temperature, stop=stop)):
+            yield piece
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; a rough estimate unless the backend knows its tokenizer."""

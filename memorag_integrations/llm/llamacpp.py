@@ -8,6 +8,7 @@ another call has used the cache in between.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import queue
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memorag_integrations.errors import GenerationError, InvalidInputError, require
+from memorag_integrations.errors import GenerationError, IncompatibleStoreError, InvalidInputError, require
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
 from memorag_integrations.models import resolve_lm
 
@@ -75,8 +76,7 @@ class LlamaCppGenerator(TextGenerator):
         self.context_window = min(self.llm.n_ctx(), train_ctx or self.llm.n_ctx())
         self.repetition_penalty = repetition_penalty
         self.lock = threading.RLock()
-        #: The memory whose prefix the KV cache holds now (see LlamaCppKVMemory).
-        self.prefix_owner: object | None = None
+        self._prefix_owner: object | None = None  # whose prefix the KV cache holds now
         self._formatter = self._chat_formatter(llama_cpp)
 
     def _chat_formatter(self, llama_cpp):
@@ -183,7 +183,7 @@ class LlamaCppGenerator(TextGenerator):
             raise InvalidInputError("nothing to generate from: the prompt is empty")
         llm.n_tokens = keep  # eval() drops every cached position from here on
         if keep == 0:
-            self.prefix_owner = None  # whatever prefix the cache held is being overwritten
+            self._prefix_owner = None  # whatever prefix the cache held is being overwritten
         out: list[int] = []
         text, sent = "", 0
         try:
@@ -209,6 +209,36 @@ class LlamaCppGenerator(TextGenerator):
         if len(final) > sent and len(cut_at_stop(final, stop)) == len(final):
             yield final[sent:]
 
+    # -- kept prefixes (memory) ------------------------------------------------------------
+    # The caller of these holds :attr:`lock`: the cache is one shared sequence.
+    def read_prefix(self, tokens: Sequence[int], owner: object) -> bytes:
+        """Read ``tokens`` from the start of the KV cache for ``owner``; returns the cache state
+        (llama.cpp's bytes of sequence 0) to restore it later with :meth:`restore_prefix`."""
+        self.llm.n_tokens = 0
+        self.llm.eval(tokens)
+        self._prefix_owner = owner
+        return _get_sequence(self.llm)
+
+    def restore_prefix(self, owner: object, tokens: np.ndarray, state: bytes, *, force: bool = False) -> None:
+        """Make the cache hold ``owner``'s prefix again: nothing to do if no other call used it in
+        between (unless ``force``), else its state is copied back, never read again."""
+        llm, n = self.llm, len(tokens)
+        if not force and self._prefix_owner is owner and llm.n_tokens >= n:
+            return
+        _set_sequence(llm, state)
+        llm.input_ids[:n] = tokens
+        llm.n_tokens = n
+        self._prefix_owner = owner
+
+    def cache_layout(self) -> dict[str, int | bool]:
+        """What saved KV bytes depend on: the model file and the cache's layout."""
+        import llama_cpp
+
+        llm = self.llm
+        return {"model_bytes": self.path.stat().st_size, "n_layer": int(llama_cpp.llama_model_n_layer(llm.model)),
+                "n_embd": int(llm.n_embd()), "flash_attn": self.flash_attn,
+                "type_k": int(llm.context_params.type_k), "type_v": int(llm.context_params.type_v)}
+
     def __repr__(self) -> str:
         return f"LlamaCppGenerator(identity={self.identity!r}, threads={self.n_threads}, flash_attn={self.flash_attn})"
 
@@ -223,3 +253,22 @@ def llama_cpp_is_eog(llm, token: int) -> bool:
 @dataclass
 class _Failure:
     error: BaseException
+
+
+def _get_sequence(llm) -> bytes:
+    import llama_cpp
+
+    size = llama_cpp.llama_state_seq_get_size(llm.ctx, 0)
+    buffer = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_seq_get_data(llm.ctx, buffer, size, 0)
+    return bytes(buffer)[:written]
+
+
+def _set_sequence(llm, data: bytes) -> None:
+    import llama_cpp
+
+    llm._ctx.kv_cache_seq_rm(0, 0, -1)
+    buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+    if llama_cpp.llama_state_seq_set_data(llm.ctx, buffer, len(data), 0) == 0:
+        raise IncompatibleStoreError("llama.cpp refused the saved KV state (another model or context size?); "
+                                     "memorize again")

@@ -108,10 +108,12 @@ class TransformersGenerator(TextGenerator):
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         return [tuple(o) for o in enc["offset_mapping"]]
 
-    def _encode(self, text: str) -> torch.Tensor:
+    def encode(self, text: str) -> torch.Tensor:
+        """Token ids of ``text`` (a rendered prompt: no special tokens added), on the model's device."""
         return self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
 
-    def _gen_kwargs(self, max_new_tokens: int, temperature: float) -> dict:
+    def generation_kwargs(self, max_new_tokens: int, temperature: float) -> dict:
+        """The ``model.generate`` options for greedy (``temperature`` 0) or sampled decoding."""
         kwargs = {
             "max_new_tokens": max_new_tokens,
             "repetition_penalty": self.repetition_penalty,
@@ -127,11 +129,11 @@ class TransformersGenerator(TextGenerator):
     @torch.inference_mode()
     def generate(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
                  stop: Sequence[str] | None = None) -> str:
-        ids = self._encode(self.render(prompt))
+        ids = self.encode(self.render(prompt))
         out = self.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), **self._gen_kwargs(max_new_tokens, temperature)
+            input_ids=ids, attention_mask=torch.ones_like(ids), **self.generation_kwargs(max_new_tokens, temperature)
         )
-        return cut_at_stop(self._decode(out[0, ids.shape[1]:]), stop)
+        return cut_at_stop(self.decode(out[0, ids.shape[1]:]), stop)
 
     @torch.inference_mode()
     def generate_batch(self, prompts: Sequence[Prompt], max_new_tokens: int = 256) -> list[str]:
@@ -140,13 +142,13 @@ class TransformersGenerator(TextGenerator):
         texts = [self.render(p) for p in prompts]
         self.tokenizer.padding_side = "left"
         enc = self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(self.device)
-        out = self.model.generate(**enc, **self._gen_kwargs(max_new_tokens, 0.0))
+        out = self.model.generate(**enc, **self.generation_kwargs(max_new_tokens, 0.0))
         width = enc["input_ids"].shape[1]
-        return [self._decode(row[width:]) for row in out]
+        return [self.decode(row[width:]) for row in out]
 
     def stream(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
                stop: Sequence[str] | None = None) -> Iterator[str]:
-        ids = self._encode(self.render(prompt))
+        ids = self.encode(self.render(prompt))
         yield from self._stream_ids(ids, None, max_new_tokens, temperature, stop)
 
     def _stream_ids(self, ids, cache, max_new_tokens, temperature, stop) -> Iterator[str]:
@@ -154,7 +156,7 @@ class TransformersGenerator(TextGenerator):
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
-                      past_key_values=cache, **self._gen_kwargs(max_new_tokens, temperature))
+                      past_key_values=cache, **self.generation_kwargs(max_new_tokens, temperature))
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -183,7 +185,8 @@ class TransformersGenerator(TextGenerator):
         if errors:
             raise errors[0]
 
-    def _decode(self, ids: torch.Tensor) -> str:
+    def decode(self, ids: torch.Tensor) -> str:
+        """Generated ids as text, special tokens dropped."""
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
     # -- KV prefixes (memory) ----------------------------------------------------------------
@@ -192,7 +195,7 @@ class TransformersGenerator(TextGenerator):
         """Run ``text`` through the model once and keep its KV cache."""
         from transformers import DynamicCache
 
-        ids = self._encode(text)
+        ids = self.encode(text)
         cache = DynamicCache(config=self.model.config)
         self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
         keys = tuple(layer.keys for layer in cache.layers)
@@ -210,15 +213,15 @@ class TransformersGenerator(TextGenerator):
     def generate_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256, *,
                              temperature: float = 0.0) -> str:
         """Continue ``prefix`` (already read) with ``suffix`` and generate."""
-        ids = torch.cat([prefix.input_ids, self._encode(suffix)], dim=1)
+        ids = torch.cat([prefix.input_ids, self.encode(suffix)], dim=1)
         out = self.model.generate(
             input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=self._cache_from(prefix),
-            **self._gen_kwargs(max_new_tokens, temperature),
+            **self.generation_kwargs(max_new_tokens, temperature),
         )
-        return self._decode(out[0, ids.shape[1]:])
+        return self.decode(out[0, ids.shape[1]:])
 
     def stream_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256) -> Iterator[str]:
-        ids = torch.cat([prefix.input_ids, self._encode(suffix)], dim=1)
+        ids = torch.cat([prefix.input_ids, self.encode(suffix)], dim=1)
         yield from self._stream_ids(ids, self._cache_from(prefix), max_new_tokens, 0.0, None)
 
     def __repr__(self) -> str:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from memorag_integrations.aio import iterate_in_thread
+from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS, memory_budget
 from memorag_integrations.errors import NotMemorizedError
 from memorag_integrations.llm.base import Message, TextGenerator
-from memorag_integrations.prompts import PromptSet
+from memorag_integrations.memory.gist import Compressor, Gist, join_sections
+from memorag_integrations.prompts import PromptSet, detect_language, get_prompts
 from memorag_integrations.schema import Document
 
 
@@ -18,14 +21,25 @@ class Memory(ABC):
 
     :meth:`memorize` reads the documents once; :meth:`generate` answers an instruction from that
     memory without changing it, so queries are independent of each other and of their order.
+
+    Every kind shares what is done here: the corpus language picks the prompts, and a corpus over
+    ``max_memory_tokens`` (default: the model's window less room for the answer) is compressed
+    into gists by a :class:`~memorag_integrations.memory.gist.Compressor`. A kind holds the
+    resulting context its own way (:meth:`_read`): as a KV cache, a prompt prefix, beacons.
     """
 
     kind: str = "abstract"
+    #: Whether a long corpus is gisted to fit the budget (a beacon model compresses by itself).
+    compresses: bool = True
 
-    def __init__(self, generator: TextGenerator) -> None:
+    def __init__(self, generator: TextGenerator, *, max_memory_tokens: int | None = None,
+                 gist_chunk_tokens: int = GIST_CHUNK_TOKENS, gist_tokens: int = GIST_TOKENS,
+                 batch_size: int = 4) -> None:
         self.generator = generator
+        self.max_memory_tokens = memory_budget(generator.context_window, max_memory_tokens)
+        self.compressor = Compressor(generator, gist_chunk_tokens, gist_tokens, batch_size)
         self.context: str | None = None  # the text the memory holds: the corpus or its gists
-        self.gists: list[dict[str, Any]] = []
+        self.gists: list[Gist] = []
         self.language = "en"
 
     @property
@@ -40,16 +54,34 @@ class Memory(ABC):
         if not self.is_ready:
             raise NotMemorizedError("nothing is memorized yet: call memorize(...) or MemoRAG.load(dir) first")
 
-    def _messages(self, prompts: PromptSet) -> list[Message]:
+    @property
+    def prompts(self) -> PromptSet:
+        """The prompt set of the corpus's language."""
+        return get_prompts(self.language)
+
+    def _messages(self, prompts: PromptSet | None = None) -> list[Message]:
+        """The memory as chat messages: the context, and the model's acknowledgement of it."""
+        prompts = prompts or self.prompts
         return [
             {"role": "user", "content": prompts.context.format(context=self.context)},
             {"role": "assistant", "content": prompts.ack},
         ]
 
-    @abstractmethod
+    # -- reading ---------------------------------------------------------------------------------
     def memorize(self, documents: Sequence[Document], *, progress: bool = True) -> None:
         """Read ``documents`` (all of them: memorizing replaces what was held before)."""
+        self.language = detect_language(" ".join(d.text[:2000] for d in documents))
+        if self.compresses:
+            self.context, self.gists = self.compressor.build_context(
+                documents, self.prompts, self.max_memory_tokens, progress=progress)
+        else:
+            self.context, self.gists = join_sections([(d.doc_id, d.text) for d in documents]), []
+        self._read()
 
+    def _read(self) -> None:
+        """Take in :attr:`context` (a KV cache, beacons...); a prompt memory has nothing to do."""
+
+    # -- answering -------------------------------------------------------------------------------
     @abstractmethod
     def generate(self, instruction: str, max_new_tokens: int = 256) -> str:
         """Answer ``instruction`` from the memory."""
@@ -60,19 +92,28 @@ class Memory(ABC):
     async def agenerate(self, instruction: str, max_new_tokens: int = 256) -> str:
         return await asyncio.to_thread(self.generate, instruction, max_new_tokens)
 
+    def astream(self, instruction: str, max_new_tokens: int = 256) -> AsyncIterator[str]:
+        """Async :meth:`stream`; a local model's pieces are pulled in a worker thread."""
+        return iterate_in_thread(self.stream(instruction, max_new_tokens))
+
+    # -- saving ----------------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(tensors, meta)`` to save: tensors go to safetensors, meta to JSON."""
         self._require_ready()
-        return {}, {"context": self.context, "gists": self.gists, "language": self.language}
+        return {}, {"context": self.context, "gists": [g.to_dict() for g in self.gists], "language": self.language}
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         self.context = meta["context"]
-        self.gists = list(meta.get("gists", []))
+        self.gists = [Gist.from_dict(g) for g in meta.get("gists", [])]
         self.language = meta.get("language", "en")
 
     def config(self) -> dict[str, Any]:
         """Settings that change what is memorized; recorded in the manifest and checked on load."""
-        return {"kind": self.kind, "model": self.identity}
+        config: dict[str, Any] = {"kind": self.kind, "model": self.identity}
+        if self.compresses:
+            config.update(max_memory_tokens=self.max_memory_tokens, gist_chunk_tokens=self.compressor.chunk_tokens,
+                          gist_tokens=self.compressor.gist_tokens)
+        return config
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.identity!r}, ready={self.is_ready})"

@@ -20,9 +20,6 @@ from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.llm.base import Prompt, TextGenerator
 from memorag_integrations.llm.transformers import TransformersGenerator
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.memory.gist import join_sections
-from memorag_integrations.prompts import detect_language, get_prompts
-from memorag_integrations.schema import Document
 
 DEFAULT_BEACON_MODEL = "TommyChien/memorag-qwen2-7b-inst"
 TENSOR_PREFIX = "beacon."
@@ -65,6 +62,7 @@ class BeaconMemory(Memory):
     """
 
     kind = "beacon"
+    compresses = False  # the model compresses what it reads into beacons itself
 
     def __init__(self, model: TransformersGenerator | str | os.PathLike = DEFAULT_BEACON_MODEL, *,
                  trust_remote_code: bool = False, beacon_ratio: int | None = None, device: str | None = None,
@@ -99,14 +97,8 @@ class BeaconMemory(Memory):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "beacon_ratio": self.beacon_ratio}
 
-    def memorize(self, documents: Sequence[Document], *, progress: bool = True) -> None:
-        self.language = detect_language(" ".join(d.text[:2000] for d in documents))
-        self.context = join_sections([(d.doc_id, d.text) for d in documents])
-        self.gists = []
-        self._read()
-
     def _read(self) -> None:
-        ids = self.lm._encode(self.lm.render(self._messages(get_prompts(self.language)), generation_prompt=False))
+        ids = self.lm.encode(self.lm.render(self._messages(), generation_prompt=False))
         model = self.lm.model
         with self.generator.lock, torch.inference_mode():
             model.memory.reset()
@@ -115,14 +107,14 @@ class BeaconMemory(Memory):
 
     def generate(self, instruction: str, max_new_tokens: int = 256) -> str:
         self._require_ready()
-        ids = self.lm._encode(self.lm.render([{"role": "user", "content": instruction}]))
+        ids = self.lm.encode(self.lm.render([{"role": "user", "content": instruction}]))
         model = self.lm.model
         with self.generator.lock, torch.inference_mode():
             # Fresh containers every time: the model updates its memory lists in place.
             model.memory.reset(**_copy(self._state))
             out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                 **self.lm._gen_kwargs(max_new_tokens, 0.0))
-        return self.lm._decode(out[0, ids.shape[1]:])
+                                 **self.lm.generation_kwargs(max_new_tokens, 0.0))
+        return self.lm.decode(out[0, ids.shape[1]:])
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         _, meta = super().state()

@@ -8,11 +8,13 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
+from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.models import cache_dir
 from memorag_integrations.prompts import PROMPT_VERSION, PromptSet
@@ -20,6 +22,36 @@ from memorag_integrations.retrieval.chunking import chunk_text
 from memorag_integrations.schema import Document
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Gist:
+    """The condensed form of ``text[start:end]`` of one document, written at a compression ``level``
+    (1: from the text; 2 and up: from a group of lower gists)."""
+
+    doc_id: str | None
+    start: int
+    end: int
+    level: int
+    gist: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Gist:
+        return cls(data["doc_id"], int(data["start"]), int(data["end"]), int(data["level"]), str(data["gist"]))
+
+
+@dataclass
+class _Section:
+    """A span (of the text, or a group of gists) waiting to be gisted."""
+
+    doc_id: str | None
+    start: int
+    end: int
+    text: str
+    tokens: int = 0
 
 
 class GistCache:
@@ -54,25 +86,23 @@ class Compressor:
     """Fits a corpus into ``budget`` tokens of the generator: verbatim if it fits, else gists."""
 
     generator: TextGenerator
-    chunk_tokens: int = 1536
-    gist_tokens: int = 64
+    chunk_tokens: int = GIST_CHUNK_TOKENS
+    gist_tokens: int = GIST_TOKENS
     batch_size: int = 4
     max_levels: int = 3
     cache: GistCache | None = None
 
     def build_context(self, documents: Sequence[Document], prompts: PromptSet, budget: int,
-                      *, progress: bool = True) -> tuple[str, list[dict]]:
+                      *, progress: bool = True) -> tuple[str, list[Gist]]:
         """Return ``(context, gists)``; ``gists`` is empty when the corpus fits as it is."""
         verbatim = join_sections([(d.doc_id, d.text) for d in documents])
         if self.generator.count_tokens(verbatim) <= budget:
             return verbatim, []
-        sections = []
-        for doc in documents:
-            for start, end in chunk_text(doc.text, self._offsets, self.chunk_tokens, overlap=0):
-                sections.append({"doc_id": doc.doc_id, "start": start, "end": end, "text": doc.text[start:end]})
+        sections = [_Section(doc.doc_id, start, end, doc.text[start:end]) for doc in documents
+                    for start, end in chunk_text(doc.text, self._offsets, self.chunk_tokens, overlap=0)]
         gists = self._gist_all(sections, prompts, progress, level=1)
         for level in range(2, self.max_levels + 1):
-            context = join_sections([(g["doc_id"], g["gist"]) for g in gists])
+            context = join_sections([(g.doc_id, g.gist) for g in gists])
             n_tokens = self.generator.count_tokens(context)
             if n_tokens <= budget or len(gists) == 1:
                 break
@@ -80,7 +110,7 @@ class Compressor:
             # gists fill the budget instead of collapsing the corpus into a handful of lines.
             groups = max(1, budget // (self.gist_tokens + 8))
             gists = self._gist_all(self._regroup(gists, -(-n_tokens // groups)), prompts, progress, level)
-        context = join_sections([(g["doc_id"], g["gist"]) for g in gists])
+        context = join_sections([(g.doc_id, g.gist) for g in gists])
         n_tokens = self.generator.count_tokens(context)
         if n_tokens > budget:
             logger.warning("gists take %d tokens, over the memory budget of %d: the end is cut", n_tokens, budget)
@@ -95,25 +125,24 @@ class Compressor:
 
         return regex_offsets(text)
 
-    def _regroup(self, gists: list[dict], target_tokens: int) -> list[dict]:
+    def _regroup(self, gists: list[Gist], target_tokens: int) -> list[_Section]:
         """Consecutive gists of one document, grouped until a group holds ``target_tokens``."""
-        groups: list[dict] = []
+        groups: list[_Section] = []
         for g in gists:
-            size = self.generator.count_tokens(g["gist"])
+            size = self.generator.count_tokens(g.gist)
             last = groups[-1] if groups else None
-            if (last is not None and last["doc_id"] == g["doc_id"] and last["tokens"] < target_tokens
-                    and last["tokens"] + size <= self.chunk_tokens):
-                last["text"] += "\n" + g["gist"]
-                last["end"] = g["end"]
-                last["tokens"] += size
+            if (last is not None and last.doc_id == g.doc_id and last.tokens < target_tokens
+                    and last.tokens + size <= self.chunk_tokens):
+                last.text += "\n" + g.gist
+                last.end = g.end
+                last.tokens += size
             else:
-                groups.append({"doc_id": g["doc_id"], "start": g["start"], "end": g["end"], "text": g["gist"],
-                               "tokens": size})
+                groups.append(_Section(g.doc_id, g.start, g.end, g.gist, size))
         return groups
 
-    def _gist_all(self, sections: list[dict], prompts: PromptSet, progress: bool, level: int) -> list[dict]:
+    def _gist_all(self, sections: list[_Section], prompts: PromptSet, progress: bool, level: int) -> list[Gist]:
         cache = self.cache if self.cache is not None else GistCache()
-        keys = [self._key(s["text"], prompts) for s in sections]
+        keys = [self._key(s.text, prompts) for s in sections]
         results = [cache.get(k) for k in keys]
         todo = [i for i, r in enumerate(results) if r is None]
         logger.info("gisting %d sections (level %d), %d from cache", len(sections), level, len(sections) - len(todo))
@@ -121,15 +150,14 @@ class Compressor:
         for i in range(0, len(todo), self.batch_size):
             batch = todo[i:i + self.batch_size]
             outputs = self.generator.generate_batch(
-                [prompts.gist.format(text=sections[j]["text"]) for j in batch], self.gist_tokens
+                [prompts.gist.format(text=sections[j].text) for j in batch], self.gist_tokens
             )
             for j, out in zip(batch, outputs):
-                results[j] = out.strip() or sections[j]["text"][:200]
+                results[j] = out.strip() or sections[j].text[:200]
                 cache.put(keys[j], results[j])
             bar.update(len(batch))
         bar.close()
-        return [{"doc_id": s["doc_id"], "start": s["start"], "end": s["end"], "level": level, "gist": r}
-                for s, r in zip(sections, results)]
+        return [Gist(s.doc_id, s.start, s.end, level, str(r)) for s, r in zip(sections, results)]
 
     def _key(self, text: str, prompts: PromptSet) -> str:
         ident = f"{self.generator.identity}|{PROMPT_VERSION}|{prompts.language}|{self.gist_tokens}|{text}"

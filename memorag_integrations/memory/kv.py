@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
+from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS, MAX_MEMORY_TOKENS
 from memorag_integrations.llm.transformers import KVPrefix, TransformersGenerator
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.memory.gist import Compressor
-from memorag_integrations.prompts import detect_language, get_prompts
-from memorag_integrations.schema import Document
 
 
 class KVMemory(Memory):
@@ -26,18 +24,17 @@ class KVMemory(Memory):
         self,
         model: TransformersGenerator | str | os.PathLike | None = None,
         *,
-        max_memory_tokens: int = 4096,
-        gist_chunk_tokens: int = 1536,
-        gist_tokens: int = 64,
+        max_memory_tokens: int = MAX_MEMORY_TOKENS,
+        gist_chunk_tokens: int = GIST_CHUNK_TOKENS,
+        gist_tokens: int = GIST_TOKENS,
         batch_size: int | None = None,
     ) -> None:
         generator = model if isinstance(model, TransformersGenerator) else TransformersGenerator(model)
-        super().__init__(generator)
-        self.lm: TransformersGenerator = generator
-        self.max_memory_tokens = min(max_memory_tokens, generator.context_window - 1024)
         # Gisting batch: by free GPU memory, 4 on a CPU (see TransformersGenerator.suggest_batch_size).
         batch_size = batch_size or generator.suggest_batch_size(gist_chunk_tokens + gist_tokens)
-        self.compressor = Compressor(generator, gist_chunk_tokens, gist_tokens, batch_size)
+        super().__init__(generator, max_memory_tokens=max_memory_tokens, gist_chunk_tokens=gist_chunk_tokens,
+                         gist_tokens=gist_tokens, batch_size=batch_size)
+        self.lm: TransformersGenerator = generator
         self._prefix: KVPrefix | None = None
         self._prefix_text = ""
 
@@ -45,40 +42,35 @@ class KVMemory(Memory):
     def is_ready(self) -> bool:
         return self._prefix is not None
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "max_memory_tokens": self.max_memory_tokens,
-                "gist_chunk_tokens": self.compressor.chunk_tokens, "gist_tokens": self.compressor.gist_tokens}
+    @property
+    def prefix_tokens(self) -> int:
+        """Tokens of the memory prompt held in the KV cache (0 before memorizing)."""
+        return self._prefix.length if self._prefix is not None else 0
 
-    def memorize(self, documents: Sequence[Document], *, progress: bool = True) -> None:
-        self.language = detect_language(" ".join(d.text[:2000] for d in documents))
-        prompts = get_prompts(self.language)
-        self.context, self.gists = self.compressor.build_context(
-            documents, prompts, self.max_memory_tokens, progress=progress
-        )
-        self._read(prompts)
-
-    def _read(self, prompts) -> None:
-        self._prefix_text = self.lm.render(self._messages(prompts), generation_prompt=False)
+    def _read(self) -> None:
+        self._prefix_text = self.lm.render(self._messages(), generation_prompt=False)
         self._prefix = self.lm.prefill(self._prefix_text)
 
     def _suffix(self, instruction: str) -> str:
-        messages = [*self._messages(get_prompts(self.language)), {"role": "user", "content": instruction}]
-        full = self.lm.render(messages)
+        full = self.lm.render([*self._messages(), {"role": "user", "content": instruction}])
         if not full.startswith(self._prefix_text):
             raise RuntimeError("the chat template does not extend the memory prefix; use PromptMemory instead")
         return full[len(self._prefix_text):]
 
-    def generate(self, instruction: str, max_new_tokens: int = 256) -> str:
+    def _ready_prefix(self) -> KVPrefix:
         self._require_ready()
-        return self.lm.generate_from_prefix(self._prefix, self._suffix(instruction), max_new_tokens)
+        assert self._prefix is not None
+        return self._prefix
+
+    def generate(self, instruction: str, max_new_tokens: int = 256) -> str:
+        return self.lm.generate_from_prefix(self._ready_prefix(), self._suffix(instruction), max_new_tokens)
 
     def stream(self, instruction: str, max_new_tokens: int = 256) -> Iterator[str]:
-        self._require_ready()
-        yield from self.lm.stream_from_prefix(self._prefix, self._suffix(instruction), max_new_tokens)
+        yield from self.lm.stream_from_prefix(self._ready_prefix(), self._suffix(instruction), max_new_tokens)
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        tensors, meta = super().state()
-        prefix = self._prefix
+        _, meta = super().state()
+        prefix = self._ready_prefix()
         tensors = {"input_ids": prefix.input_ids.cpu()}
         for i, (k, v) in enumerate(zip(prefix.keys, prefix.values)):
             tensors[f"keys.{i}"] = k.cpu().contiguous()
@@ -87,11 +79,10 @@ class KVMemory(Memory):
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         super().load_state(tensors, meta)
-        prompts = get_prompts(self.language)
         if "input_ids" not in tensors:  # saved without the cache: read the context again
-            self._read(prompts)
+            self._read()
             return
-        self._prefix_text = self.lm.render(self._messages(prompts), generation_prompt=False)
+        self._prefix_text = self.lm.render(self._messages(), generation_prompt=False)
         n_layers = sum(1 for name in tensors if name.startswith("keys."))
         device = self.lm.device
         self._prefix = KVPrefix(

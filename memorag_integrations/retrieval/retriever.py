@@ -1,4 +1,4 @@
-"""The core's own retriever: chunks with char offsets, an embedder and a FAISS index."""
+"""The core's own searcher: chunks with char offsets, an embedder and a FAISS index."""
 
 from __future__ import annotations
 
@@ -7,41 +7,44 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from memorag_integrations.retrieval.chunking import chunk_text
+from memorag_integrations.defaults import CHUNK_OVERLAP, CHUNK_TOKENS
+from memorag_integrations.retrieval.chunking import Chunker
 from memorag_integrations.retrieval.embedders import Embedder, SentenceTransformerEmbedder
 from memorag_integrations.retrieval.index import FaissIndex
+from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Chunk, Document
 
 CHUNKS_FILE = "chunks.jsonl"
 INDEX_FILE = "index.faiss"
 
 
-class DenseRetriever:
-    """Dense retrieval over token-sized chunks. ``chunk_tokens`` is capped to fit the embedder."""
+class DenseRetriever(Searcher):
+    """Dense retrieval over token-sized chunks (see :class:`Chunker`); hits are :class:`Chunk` s."""
 
-    def __init__(self, embedder: Embedder | None = None, *, chunk_tokens: int = 200,
-                 chunk_overlap: int = 24) -> None:
+    def __init__(self, embedder: Embedder | None = None, *, chunk_tokens: int = CHUNK_TOKENS,
+                 chunk_overlap: int = CHUNK_OVERLAP) -> None:
         self.embedder = embedder or SentenceTransformerEmbedder()
-        # Two tokens are the embedder's own [CLS]/[SEP]: leave room so nothing is truncated.
-        self.chunk_tokens = min(chunk_tokens, self.embedder.max_tokens - 2)
-        self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
+        self.chunker = Chunker.for_embedder(self.embedder, chunk_tokens, chunk_overlap)
         self.chunks: list[Chunk] = []
         self.index: FaissIndex | None = None
 
+    @property
+    def chunk_tokens(self) -> int:
+        return self.chunker.chunk_tokens
+
+    @property
+    def chunk_overlap(self) -> int:
+        return self.chunker.chunk_overlap
+
     def config(self) -> dict[str, Any]:
-        return {"embedder": self.embedder.identity, "chunk_tokens": self.chunk_tokens,
-                "chunk_overlap": self.chunk_overlap}
+        return {"embedder": self.embedder.identity, **self.chunker.config()}
 
     def clear(self) -> None:
         self.chunks, self.index = [], None
 
     def add(self, documents: Sequence[Document], *, progress: bool = False) -> list[Chunk]:
         """Chunk, embed and index ``documents``; returns the new chunks."""
-        new: list[Chunk] = []
-        for doc in documents:
-            for start, end in chunk_text(doc.text, self.embedder.token_offsets, self.chunk_tokens,
-                                         self.chunk_overlap):
-                new.append(Chunk(len(self.chunks) + len(new), str(doc.doc_id), start, end, doc.text[start:end]))
+        new = self.chunker.chunk(documents, first_id=len(self.chunks))
         if not new:
             return []
         vectors = self.embedder.encode([c.text for c in new], progress=progress)
@@ -51,15 +54,18 @@ class DenseRetriever:
         self.chunks.extend(new)
         return new
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[tuple[Chunk, float]]]:
-        """The top ``k`` chunks of each query, best first."""
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        """The top ``k`` chunks of each query, best first, keyed by chunk id."""
         if not queries:
             return []
         if self.index is None or not self.chunks:
             return [[] for _ in queries]
         scores, ids = self.index.search(self.embedder.encode(list(queries)), k)
-        return [[(self.chunks[int(i)], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
+        return [[Hit(int(i), self.chunks[int(i)], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
                 for row_s, row_i in zip(scores, ids)]
+
+    def text_of(self, item: Chunk) -> str:
+        return item.text
 
     def save(self, folder: Path) -> list[str]:
         """Write the chunks and index into ``folder``; returns the file names written."""

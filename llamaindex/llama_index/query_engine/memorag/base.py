@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import llama_index.core.instrumentation as instrument
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -20,15 +19,15 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.retrievers.memorag import MemoRAGQueryBundle, MemoRAGRetriever
 from llama_index.retrievers.memorag.defaults import resolve_llm
 
-from memorag_integrations.errors import EmptyQueryError, InvalidInputError, NotMemorizedError
+from memorag_integrations.engine import MemoRAG
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.prompts import PromptSet, detect_language, format_evidence, get_prompts, parse_items
+from memorag_integrations.prompts import PromptSet
 from memorag_integrations.schema import Clues
+from memorag_integrations.tasks import TASK_NAMES, Task, TaskName, get_task
 
 dispatcher = instrument.get_dispatcher(__name__)
 
-Task = Literal["memorag", "qa", "summarize"]
-TASKS = ("memorag", "qa", "summarize")
+TASKS = TASK_NAMES
 
 
 class MemoRAGQueryEngine(BaseQueryEngine):
@@ -46,10 +45,9 @@ class MemoRAGQueryEngine(BaseQueryEngine):
     in seconds (``generate`` and ``total`` are added once a stream is consumed).
     """
 
-    def __init__(self, retriever: MemoRAGRetriever, llm: LLM | None = None, *, task: Task = "memorag",
+    def __init__(self, retriever: MemoRAGRetriever, llm: LLM | None = None, *, task: TaskName = "memorag",
                  streaming: bool = False, callback_manager: CallbackManager | None = None) -> None:
-        if task not in TASKS:
-            raise InvalidInputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+        get_task(task)
         self.retriever = retriever
         self.task = task
         self.streaming = streaming
@@ -64,7 +62,7 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         llm: LLM | None = None,
         memory: Memory | LLM | None = None,
         embed_model: BaseEmbedding | None = None,
-        task: Task = "memorag",
+        task: TaskName = "memorag",
         streaming: bool = False,
         **retriever_options: Any,
     ) -> MemoRAGQueryEngine:
@@ -78,7 +76,7 @@ class MemoRAGQueryEngine(BaseQueryEngine):
                                                     **retriever_options)
         return cls(retriever, llm, task=task, streaming=streaming)
 
-    def with_options(self, *, task: Task | None = None, streaming: bool | None = None) -> MemoRAGQueryEngine:
+    def with_options(self, *, task: TaskName | None = None, streaming: bool | None = None) -> MemoRAGQueryEngine:
         """A sibling engine over the same memory, index and LLM with another task or streaming mode."""
         return type(self)(self.retriever, self.llm, task=task or self.task,
                           streaming=self.streaming if streaming is None else streaming,
@@ -111,18 +109,17 @@ class MemoRAGQueryEngine(BaseQueryEngine):
 
     def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
         t0 = time.perf_counter()
-        bundle, prompts = self._bundle(query_bundle)
-        if self.task == "summarize":
+        task, bundle, prompts = self._start(query_bundle)
+        if task.retrieves and bundle.clues is None:
             t = time.perf_counter()
-            points = self.memory.generate(prompts.key_points, self.retriever.engine.answer_tokens)
-            bundle.clues, bundle.timings["expand"] = Clues(spans=parse_items(points)), time.perf_counter() - t
-        nodes = [] if self.task == "qa" else self.retriever.retrieve(bundle)
-        prompt, metadata = self._prompt(bundle, prompts, nodes), self._metadata(bundle)
+            bundle.clues, bundle.timings["expand"] = self.core.clues(bundle.query_str, task), time.perf_counter() - t
+        nodes = self.retriever.retrieve(bundle) if task.retrieves else []
+        prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
         if self.streaming:
-            return StreamingResponse(self._stream(prompt, metadata, t0), source_nodes=nodes, metadata=metadata)
+            return StreamingResponse(self._stream(task, prompt, metadata, t0), source_nodes=nodes, metadata=metadata)
         t1 = time.perf_counter()
-        if self.task == "qa":
-            text = self.memory.generate(prompt, self.retriever.engine.answer_tokens)
+        if task.memory_answers:
+            text = self.memory.generate(prompt, self.core.answer_tokens)
         else:
             text = self.llm.complete(prompt).text
         _finish_timings(metadata, t0, t1)
@@ -130,70 +127,64 @@ class MemoRAGQueryEngine(BaseQueryEngine):
 
     async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
         t0 = time.perf_counter()
-        bundle, prompts = self._bundle(query_bundle)
-        if self.task == "summarize":
+        task, bundle, prompts = self._start(query_bundle)
+        if task.retrieves and bundle.clues is None:
             t = time.perf_counter()
-            points = await self.memory.agenerate(prompts.key_points, self.retriever.engine.answer_tokens)
-            bundle.clues, bundle.timings["expand"] = Clues(spans=parse_items(points)), time.perf_counter() - t
-        nodes = [] if self.task == "qa" else await self.retriever.aretrieve(bundle)
-        prompt, metadata = self._prompt(bundle, prompts, nodes), self._metadata(bundle)
+            bundle.clues = await self.core.aclues(bundle.query_str, task)
+            bundle.timings["expand"] = time.perf_counter() - t
+        nodes = await self.retriever.aretrieve(bundle) if task.retrieves else []
+        prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
         if self.streaming:
-            return AsyncStreamingResponse(self._astream(prompt, metadata, t0), source_nodes=nodes, metadata=metadata)
+            return AsyncStreamingResponse(self._astream(task, prompt, metadata, t0), source_nodes=nodes,
+                                          metadata=metadata)
         t1 = time.perf_counter()
-        if self.task == "qa":
-            text = await self.memory.agenerate(prompt, self.retriever.engine.answer_tokens)
+        if task.memory_answers:
+            text = await self.memory.agenerate(prompt, self.core.answer_tokens)
         else:
             text = (await self.llm.acomplete(prompt)).text
         _finish_timings(metadata, t0, t1)
         return Response(text.strip(), source_nodes=nodes, metadata=metadata)
 
     @property
+    def core(self) -> MemoRAG:
+        """The core engine: memory, fusion settings, token limits."""
+        return self.retriever.engine
+
+    @property
     def memory(self) -> Memory:
-        return self.retriever.engine.memory
+        return self.core.memory
 
-    def _bundle(self, query_bundle: QueryBundle) -> tuple[MemoRAGQueryBundle, PromptSet]:
-        """Check the query and pick the prompt language: the query's, else the corpus's."""
-        if not self.memory.is_ready:
-            raise NotMemorizedError("nothing is memorized yet: build the engine with from_documents(...) or load(dir)")
-        query = (query_bundle.query_str or "").strip()
-        if not query and self.task != "summarize":
-            raise EmptyQueryError("the query is empty; ask a question (or use task='summarize')")
-        bundle = MemoRAGQueryBundle(query, clues=getattr(query_bundle, "clues", None))
-        return bundle, get_prompts(detect_language(query) if query else self.memory.language)
+    def _start(self, query_bundle: QueryBundle) -> tuple[Task, MemoRAGQueryBundle, PromptSet]:
+        """Check the query and the memory; prompts in the query's language, else the corpus's."""
+        task, query, prompts = self.core.check_query(query_bundle.query_str or "", self.task)
+        return task, MemoRAGQueryBundle(query, clues=getattr(query_bundle, "clues", None)), prompts
 
-    def _prompt(self, bundle: MemoRAGQueryBundle, prompts: PromptSet, nodes: list[NodeWithScore]) -> str:
-        if self.task == "qa":
-            return prompts.memory_answer.format(query=bundle.query_str)
-        passages = format_evidence([n.node.get_content() for n in nodes], prompts)
-        if self.task == "summarize":
-            focus = f"\n\n{bundle.query_str}" if bundle.query_str else ""
-            return prompts.summary.format(evidence=passages) + focus
-        return prompts.answer.format(evidence=passages, query=bundle.query_str)
+    @staticmethod
+    def _prompt(task: Task, bundle: MemoRAGQueryBundle, prompts: PromptSet, nodes: list[NodeWithScore]) -> str:
+        return task.prompt(prompts, bundle.query_str, [n.node.get_content() for n in nodes])
 
-    def _metadata(self, bundle: MemoRAGQueryBundle) -> dict[str, Any]:
+    def _metadata(self, task: Task, bundle: MemoRAGQueryBundle) -> dict[str, Any]:
         clues = bundle.clues or Clues()
-        queries = [] if self.task == "qa" else self.retriever.queries(bundle.query_str, clues)
-        return {"task": self.task, "clues": list(clues.spans), "surrogate_questions": list(clues.surrogate_questions),
+        queries = self.retriever.queries(bundle.query_str, clues) if task.retrieves else []
+        return {"task": task.name, "clues": list(clues.spans), "surrogate_questions": list(clues.surrogate_questions),
                 "draft": clues.draft, "queries": queries, "timings": dict(bundle.timings)}
 
     # -- streaming -------------------------------------------------------------------------------
-    def _stream(self, prompt: str, metadata: dict[str, Any], t0: float) -> Iterator[str]:
+    def _stream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float) -> Iterator[str]:
         t1 = time.perf_counter()
-        if self.task == "qa":
-            yield from self.memory.stream(prompt, self.retriever.engine.answer_tokens)
+        if task.memory_answers:
+            yield from self.memory.stream(prompt, self.core.answer_tokens)
         else:
             for chunk in self.llm.stream_complete(prompt):
                 if chunk.delta:
                     yield chunk.delta
         _finish_timings(metadata, t0, t1)
 
-    async def _astream(self, prompt: str, metadata: dict[str, Any], t0: float) -> AsyncIterator[str]:
+    async def _astream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float) -> AsyncIterator[str]:
         t1 = time.perf_counter()
-        if self.task == "qa":
-            # Memories stream synchronously; each piece is pulled in a worker thread.
-            pieces, done = self.memory.stream(prompt, self.retriever.engine.answer_tokens), object()
-            while (piece := await asyncio.to_thread(next, pieces, done)) is not done:
-                yield piece  # type: ignore[misc]
+        if task.memory_answers:
+            async for piece in self.memory.astream(prompt, self.core.answer_tokens):
+                yield piece
         else:
             async for chunk in await self.llm.astream_complete(prompt):
                 if chunk.delta:

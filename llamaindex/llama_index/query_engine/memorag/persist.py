@@ -16,16 +16,17 @@ from llama_index.core import StorageContext, load_index_from_storage
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import LLM
 from llama_index.retrievers.memorag import MemoRAGRetriever
-from llama_index.retrievers.memorag.defaults import as_memory
 from llama_index.retrievers.memorag.embedding import MemoRAGEmbedding, core_embedder
 
-from memorag_integrations.engine import MemoRAG, content_hash, read_corpus, write_corpus
+from memorag_integrations.engine import MemoRAG
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          MissingDependencyError)
+from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.models import DEFAULT_EMBEDDER, DEFAULT_LM
+from memorag_integrations.models import DEFAULT_EMBEDDER
 from memorag_integrations.retrieval.retriever import DenseRetriever
-from memorag_integrations.store import check_same, file_sha256, read_manifest, write_atomically
+from memorag_integrations.store import (check_same, corpus_manifest, file_sha256, memory_from_config, read_corpus,
+                                        read_manifest, write_atomically, write_corpus)
 
 if TYPE_CHECKING:
     from llama_index.query_engine.memorag.base import MemoRAGQueryEngine
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 ADAPTER = "llama_index"
 INDEX_DIR = "index"
 ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "clue_tokens", "answer_tokens")
-MEMORY_OPTIONS = ("max_memory_tokens", "gist_chunk_tokens", "gist_tokens")
 
 
 def persist_engine(engine: MemoRAGQueryEngine, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -50,14 +50,12 @@ def persist_engine(engine: MemoRAGQueryEngine, folder: str | os.PathLike, *, ove
         write_corpus(tmp, core.documents, core.memory)
         index.storage_context.persist(persist_dir=str(tmp / INDEX_DIR))
         return {
-            "adapter": ADAPTER, "library": _version(),
-            "memory": core.memory.config(), "retriever": core.retriever.config(),
+            "adapter": ADAPTER, **corpus_manifest(core.documents, core.memory, core.retriever.config()),
             "vector_store": type(index.vector_store).__name__, "index_id": index.index_id,
             "index_files": _index_files(tmp / INDEX_DIR),
             "engine": {**{name: getattr(core, name) for name in ENGINE_OPTIONS},
                        "similarity_top_k": retriever.similarity_top_k, "per_query_top_k": retriever.per_query_top_k,
                        "task": engine.task},
-            "documents": len(core.documents), "content_sha256": content_hash(core.documents),
         }
 
     return write_atomically(folder, fill, overwrite=overwrite)
@@ -98,7 +96,7 @@ def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm
     check_same(manifest["memory"], mem.config(), "memory model or settings", folder)
 
     core = MemoRAG(mem, chunker, **saved)
-    core.documents = read_corpus(folder, mem, manifest, remedy="build the engine again")
+    core.documents, core.indexed = read_corpus(folder, mem, manifest, remedy="build the engine again"), False
 
     index_dir = str(folder / INDEX_DIR)
     storage = StorageContext.from_defaults(persist_dir=index_dir,
@@ -109,13 +107,18 @@ def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm
 
 
 def _memory(config: dict[str, Any], memory: Memory | LLM | None, folder: Path) -> Memory:
-    options = {name: config[name] for name in MEMORY_OPTIONS if name in config}
-    if memory is not None:
-        return as_memory(memory, **options)
-    if config["kind"] == "kv" and config["model"] == DEFAULT_LM:
-        return as_memory(None, **options)
-    raise IncompatibleStoreError(f"{folder} holds a {config['kind']!r} memory of {config['model']!r}: pass the "
-                                 "same memory (or, for a prompt memory, the same LlamaIndex LLM) as memory=...")
+    """The given memory, or one rebuilt by the core's registry of memory kinds (a LlamaIndex LLM is
+    the model of a saved prompt memory)."""
+    if isinstance(memory, Memory):
+        return memory
+    generator = None
+    if isinstance(memory, TextGenerator):
+        generator = memory
+    elif memory is not None:
+        from llama_index.llms.memorag import LLMGenerator
+
+        generator = LLMGenerator(memory)
+    return memory_from_config(config, generator)
 
 
 def _saved_vector_store(manifest: dict[str, Any], index_dir: str) -> Any:
@@ -143,9 +146,3 @@ def _check_index_files(root: Path, expected: dict[str, str]) -> None:
             raise CorruptStoreError(f"{path} is missing; the saved engine is incomplete, build it again")
         if file_sha256(path) != digest:
             raise CorruptStoreError(f"{path} does not match its checksum in the manifest; build the engine again")
-
-
-def _version() -> str:
-    from memorag_integrations import __version__
-
-    return __version__

@@ -17,10 +17,14 @@ from llama_index.core.llms import LLM
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
+from memorag_integrations.defaults import CHUNK_OVERLAP, CHUNK_TOKENS, fetch_count
 from memorag_integrations.engine import MemoRAG
+from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.retrieval.fusion import cut_to_budget, query_weights, reciprocal_rank_fusion
+from memorag_integrations.pipeline import check_k, plan_searches
+from memorag_integrations.retrieval.fusion import FusedHit
 from memorag_integrations.retrieval.retriever import DenseRetriever
+from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Clues
 from llama_index.retrievers.memorag.defaults import as_memory, resolve_embed_model
 from llama_index.retrievers.memorag.embedding import core_embedder
@@ -37,6 +41,28 @@ class MemoRAGQueryBundle(QueryBundle):
 
     clues: Clues | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+class RetrieverSearcher(Searcher):
+    """A LlamaIndex retriever as the core's searcher: one ``retrieve`` / ``aretrieve`` per query
+    (so its own callbacks and instrumentation see every search). It returns its own top-k."""
+
+    def __init__(self, retriever: BaseRetriever) -> None:
+        self.retriever = retriever
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        return [_hits(self.retriever.retrieve(q)) for q in queries]
+
+    async def asearch(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        results = await asyncio.gather(*(self.retriever.aretrieve(q) for q in queries))
+        return [_hits(r) for r in results]
+
+    def text_of(self, item: BaseNode) -> str:
+        return item.get_content()
+
+
+def _hits(nodes: Sequence[NodeWithScore]) -> list[Hit]:
+    return [Hit(n.node.node_id, n.node, n.score or 0.0) for n in nodes]
 
 
 class MemoRAGRetriever(BaseRetriever):
@@ -56,12 +82,18 @@ class MemoRAGRetriever(BaseRetriever):
                  callback_manager: CallbackManager | None = None, verbose: bool = False) -> None:
         super().__init__(callback_manager=callback_manager, verbose=verbose)
         self.engine = engine
-        self.similarity_top_k = similarity_top_k or engine.k
-        self.per_query_top_k = per_query_top_k or max(2 * self.similarity_top_k, 10)
+        self.similarity_top_k = engine.k if similarity_top_k is None else check_k(similarity_top_k,
+                                                                                "similarity_top_k")
+        self.per_query_top_k = (fetch_count(self.similarity_top_k) if per_query_top_k is None
+                                else check_k(per_query_top_k, "per_query_top_k"))
         if isinstance(index, BaseRetriever):
             self.index, self.base_retriever = None, index
-        else:
+        elif isinstance(index, VectorStoreIndex):
             self.index, self.base_retriever = index, index.as_retriever(similarity_top_k=self.per_query_top_k)
+        else:
+            raise InvalidInputError(f"index must be a VectorStoreIndex or a LlamaIndex retriever, not "
+                                    f"{type(index).__name__}")
+        self.searcher = RetrieverSearcher(self.base_retriever)
 
     @classmethod
     def from_documents(
@@ -73,8 +105,8 @@ class MemoRAGRetriever(BaseRetriever):
         index: VectorStoreIndex | None = None,
         vector_store: BasePydanticVectorStore | None = None,
         storage_context: StorageContext | None = None,
-        chunk_tokens: int = 200,
-        chunk_overlap: int = 24,
+        chunk_tokens: int = CHUNK_TOKENS,
+        chunk_overlap: int = CHUNK_OVERLAP,
         similarity_top_k: int | None = None,
         per_query_top_k: int | None = None,
         show_progress: bool = False,
@@ -91,16 +123,18 @@ class MemoRAGRetriever(BaseRetriever):
         """
         docs = to_core_documents(documents)
         memory = as_memory(memory)  # checked before any model is loaded
+        for name, value in (("similarity_top_k", similarity_top_k), ("per_query_top_k", per_query_top_k)):
+            if value is not None:
+                check_k(value, name)
         if index is not None and embed_model is None:
             embed_model = getattr(index, "_embed_model", None)
         embed_model = resolve_embed_model(embed_model)
-        chunker = DenseRetriever(core_embedder(embed_model), chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
-        # The core engine lends its memory, expansion and fusion settings; its own dense index
-        # stays empty because the chunks live in the LlamaIndex vector store.
-        engine = MemoRAG(memory, chunker, progress=show_progress, **engine_options)
-        engine.memory.memorize(docs, progress=show_progress)
-        engine.documents = docs
-        nodes = chunk_nodes(docs, chunker)
+        # The engine knows the embedder and the chunking (for saving); the chunks live in the
+        # LlamaIndex vector store, not in the engine's own index.
+        chunking = DenseRetriever(core_embedder(embed_model), chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+        engine = MemoRAG(memory, chunking, progress=show_progress, **engine_options)
+        engine.memorize(docs, index=False)
+        nodes = chunk_nodes(engine.documents, engine.chunks())
         if index is None:
             if storage_context is None and vector_store is not None:
                 storage_context = StorageContext.from_defaults(vector_store=vector_store)
@@ -118,9 +152,9 @@ class MemoRAGRetriever(BaseRetriever):
     async def aexpand(self, query: str) -> Clues:
         return await self.engine.aexpand(query)
 
-    def queries(self, query: str, clues: Clues) -> list[str]:
+    def queries(self, query: str, clues: Clues | None) -> list[str]:
         """The query and every clue, each once: the searches one retrieval runs."""
-        return list(dict.fromkeys(q.strip() for q in [query, *clues.queries()] if q and q.strip()))
+        return plan_searches(query, clues)
 
     # -- retrieval -------------------------------------------------------------------------------
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -128,32 +162,20 @@ class MemoRAGRetriever(BaseRetriever):
         clues = getattr(query_bundle, "clues", None) or self.expand(query_bundle.query_str)
         t1 = time.perf_counter()
         dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
-        queries = self.queries(query_bundle.query_str, clues)
-        rankings = [self.base_retriever.retrieve(q) for q in queries]
-        nodes = self._fuse(query_bundle.query_str, queries, rankings)
+        hits = self.engine.rank(query_bundle.query_str, clues, k=self.similarity_top_k, searcher=self.searcher,
+                                fetch_k=self.per_query_top_k)
         self._record(query_bundle, clues, t0, t1)
-        return nodes
+        return _nodes(hits)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         t0 = time.perf_counter()
         clues = getattr(query_bundle, "clues", None) or await self.aexpand(query_bundle.query_str)
         t1 = time.perf_counter()
         dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
-        queries = self.queries(query_bundle.query_str, clues)
-        rankings = await asyncio.gather(*(self.base_retriever.aretrieve(q) for q in queries))
-        nodes = self._fuse(query_bundle.query_str, queries, list(rankings))
+        hits = await self.engine.arank(query_bundle.query_str, clues, k=self.similarity_top_k,
+                                       searcher=self.searcher, fetch_k=self.per_query_top_k)
         self._record(query_bundle, clues, t0, t1)
-        return nodes
-
-    def _fuse(self, query: str, queries: Sequence[str],
-              rankings: Sequence[Sequence[NodeWithScore]]) -> list[NodeWithScore]:
-        engine = self.engine
-        ranked = [(q, [(n.node.node_id, n.node, n.score or 0.0) for n in hits]) for q, hits in zip(queries, rankings)]
-        fused = reciprocal_rank_fusion(ranked, weights=query_weights(queries, query.strip(), engine.query_weight),
-                                       rrf_k=engine.rrf_k)
-        kept = cut_to_budget(fused, k=self.similarity_top_k, token_budget=engine.token_budget,
-                             count_tokens=lambda h: engine.generator.count_tokens(h.item.get_content()))
-        return [NodeWithScore(node=_with_matches(h.item, h.matched_queries), score=h.score) for h in kept]
+        return _nodes(hits)
 
     @staticmethod
     def _record(query_bundle: QueryBundle, clues: Clues, t0: float, t1: float) -> None:
@@ -161,6 +183,10 @@ class MemoRAGRetriever(BaseRetriever):
             query_bundle.clues = clues
             query_bundle.timings.setdefault("expand", t1 - t0)
             query_bundle.timings["retrieve"] = time.perf_counter() - t1
+
+
+def _nodes(hits: Sequence[FusedHit]) -> list[NodeWithScore]:
+    return [NodeWithScore(node=_with_matches(h.item, h.matched_queries), score=h.score) for h in hits]
 
 
 def _with_matches(node: BaseNode, matched: list[str]) -> BaseNode:

@@ -9,9 +9,9 @@ from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo,
 
 from memorag_integrations.documents import as_documents
 from memorag_integrations.errors import InvalidInputError
-from memorag_integrations.retrieval.chunking import chunk_text
+from memorag_integrations.retrieval.chunking import Chunker
 from memorag_integrations.retrieval.retriever import DenseRetriever
-from memorag_integrations.schema import Document
+from memorag_integrations.schema import Chunk, Document
 
 #: Node metadata written by MemoRAG: where the chunk lies, and which queries found it.
 POSITION_KEYS = ("doc_id", "start", "end")
@@ -34,21 +34,25 @@ def to_core_documents(documents: Iterable[Any] | Any) -> list[Document]:
     return as_documents(out)
 
 
-def chunk_nodes(documents: Sequence[Document], chunker: DenseRetriever) -> list[TextNode]:
-    """Nodes from the core's chunker: ``node.text == document.text[start:end]`` exactly.
+def chunk_nodes(documents: Sequence[Document], chunks: Sequence[Chunk] | Chunker | DenseRetriever) -> list[TextNode]:
+    """Nodes of the core's chunks: ``node.text == document.text[start:end]`` exactly.
 
+    ``chunks`` are the chunks themselves (``engine.chunks()``), or a chunker that cuts them.
     Ids are stable (document id and span), so indexing the same corpus twice gives the same nodes.
     The position keys are kept out of the embedded and the LLM text.
     """
+    if isinstance(chunks, DenseRetriever):
+        chunks = chunks.chunker
+    if isinstance(chunks, Chunker):
+        chunks = chunks.chunk(documents)
+    sources = {str(d.doc_id): d for d in documents}
     nodes = []
-    for doc in documents:
-        for start, end in chunk_text(doc.text, chunker.embedder.token_offsets, chunker.chunk_tokens,
-                                     chunker.chunk_overlap):
-            metadata = {**doc.metadata, "doc_id": str(doc.doc_id), "start": start, "end": end}
-            nodes.append(TextNode(
-                id_=f"{doc.doc_id}:{start}-{end}", text=doc.text[start:end], metadata=metadata,
-                excluded_embed_metadata_keys=list(metadata),
-                excluded_llm_metadata_keys=[*POSITION_KEYS, MATCHED_QUERIES],
-                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=str(doc.doc_id))},
-            ))
+    for chunk in chunks:
+        metadata = {**sources[chunk.doc_id].metadata, "doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end}
+        nodes.append(TextNode(
+            id_=f"{chunk.doc_id}:{chunk.start}-{chunk.end}", text=chunk.text, metadata=metadata,
+            excluded_embed_metadata_keys=list(metadata),
+            excluded_llm_metadata_keys=[*POSITION_KEYS, MATCHED_QUERIES],
+            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.doc_id)},
+        ))
     return nodes

@@ -1,0 +1,34 @@
+"""Every default the engine, the memories and the adapters share, defined once."""
+
+from __future__ import annotations
+
+#: Evidence chunks given to the generator per query (``k`` in the engine, the CLI and both adapters).
+K = 5
+#: Tokens the memory may write for each clue call (clue spans, surrogate questions, draft).
+CLUE_TOKENS = 96
+#: Tokens of a final answer, and of the memory's key points for a summary.
+ANSWER_TOKENS = 192
+
+#: Retrieval chunks, in the embedder's tokens, and the tokens two neighbouring chunks share.
+CHUNK_TOKENS = 200
+CHUNK_OVERLAP = 24
+
+#: The memory window: a corpus longer than this is gisted first.
+MAX_MEMORY_TOKENS = 4096
+#: Sections of that many tokens are condensed into gists of at most ``GIST_TOKENS``.
+GIST_CHUNK_TOKENS = 1536
+GIST_TOKENS = 64
+#: Tokens of the model's window kept free of memory for the instruction and the answer.
+ANSWER_RESERVE = 1024
+
+
+def fetch_count(k: int) -> int:
+    """Hits each search fetches before fusion: enough that a chunk found by several searches
+    at middling ranks can still rise into the top ``k``."""
+    return max(2 * k, 10)
+
+
+def memory_budget(context_window: int, max_memory_tokens: int | None = None) -> int:
+    """Tokens the memory may hold in a model of ``context_window`` tokens."""
+    room = max(512, context_window - ANSWER_RESERVE)
+    return room if max_memory_tokens is None else min(max_memory_tokens, room)
