@@ -165,7 +165,8 @@ def load_needle(data: Path, *, max_words: int | None = None, depths: tuple[float
 # -- NQ-open -------------------------------------------------------------------------------------
 def load_nqopen(data: Path, split: str = "dev", *, limit: int | None = None) -> Task:
     """2,600 passages as separate documents (doc_id = pid); gold = the gold passages (any counts)."""
-    docs = [Document(f"{p['title']}\n{p['text']}", p["pid"]) for p in read_jsonl(data / "derived" / "nqopen_corpus.jsonl")]
+    passages = read_jsonl(data / "derived" / "nqopen_corpus.jsonl")
+    docs = [Document(f"{p['title']}\n{p['text']}", p["pid"]) for p in passages]
     lengths = {d.doc_id: len(d.text) for d in docs}
     rows = _half(list(read_jsonl(data / "derived" / "nqopen_questions.jsonl")), 1300, split)[:limit]
     questions = [Question(r["qid"], r["question"], r["answers"],

@@ -45,7 +45,8 @@ def rerank(result: dict, weights: list[str], data: Path, ks=(3, 5, 10), *, repar
     """``{method@weight[/rrf K]: {recall_any@k, recall_all@k: mean}}`` over the questions that have
     gold, plus ``dense``."""
     fields = {k: v for k, v in result["settings"].items() if k in Settings.__dataclass_fields__}
-    settings = Settings(**{**fields, "methods": tuple(fields["methods"]), "sizes": {result["suite"]: result["settings"]["sizes"]}})
+    sizes = {result["suite"]: result["settings"]["sizes"]}
+    settings = Settings(**{**fields, "methods": tuple(fields["methods"]), "sizes": sizes})
     models = Models(settings)
     recorded = {q["qid"]: q for q in result["questions"]}
     scores: dict[str, dict[str, list[float]]] = {}
@@ -63,7 +64,8 @@ def rerank(result: dict, weights: list[str], data: Path, ks=(3, 5, 10), *, repar
             for method, queries, weight, rrf_k in runs:
                 engine.query_weight, engine.rrf_k = query_weight(weight, len(queries)), rrf_k
                 got = [(e.doc_id, *e.char_span) for e in engine.retrieve(q.question, settings.depth, Clues(queries))]
-                name = method if method == "dense" else f"{method}@{weight}" + (f"/rrf{rrf_k}" if len(rrf_ks) > 1 else "")
+                tuned = f"{method}@{weight}" + (f"/rrf{rrf_k}" if len(rrf_ks) > 1 else "")
+                name = method if method == "dense" else tuned
                 row = scores.setdefault(name, {})
                 for k in ks:
                     row.setdefault(f"recall_any@{k}", []).append(metrics.recall_any(got, q.gold, k))

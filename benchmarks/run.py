@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
         model = "" if args.model == "smollm2" or suite == "speed" else f"-{args.model}"
         suffix = f"{args.split}{model}{'-quick' if args.quick else ''}"
 
-        def save(result: dict[str, Any]) -> None:
+        def save(result: dict[str, Any], suite: str = suite, suffix: str = suffix, t0: float = t0) -> None:
             result["settings"] = {k: v for k, v in asdict(settings).items() if k != "sizes"} | {
                 "sizes": settings.sizes.get(suite)}
             result["environment"] = environment()

@@ -59,7 +59,8 @@ def main() -> None:
         doc = language_reference()
         engine = MemoRAG()
         engine.memorize(doc, save_dir=save_dir, overwrite=True)
-        print(f"memorized the Language Reference ({len(doc.text.split())} words, {len(engine.retriever.chunks)} chunks) "
+        print(f"memorized the Language Reference ({len(doc.text.split())} words, "
+              f"{len(engine.retriever.chunks)} chunks) "
               f"in {time.perf_counter() - t0:.1f}s -> {save_dir}")
     for question in QUESTIONS:
         print(f"\nQ: {question}")

@@ -18,7 +18,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models")
     group.add_argument("--model", help="memory/generator model: a GGUF file, a local folder or a Hugging Face id "
                                        "(default: the embedded SmolLM2-135M-Instruct)")
-    group.add_argument("--embedder", help="sentence-transformers model folder or id (default: embedded all-MiniLM-L6-v2)")
+    group.add_argument("--embedder",
+                       help="sentence-transformers model folder or id (default: embedded all-MiniLM-L6-v2)")
     group.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
 
 
@@ -108,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     try:
         return run(args)
     except MemoRAGError as exc:

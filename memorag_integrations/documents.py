@@ -53,7 +53,8 @@ def load_document(path: str | os.PathLike) -> Document:
     else:
         text = decode_text(path.read_bytes(), str(path))
     if not text.strip():
-        raise EmptyTextError(f"{path} has no text to memorize" + (" (a scanned PDF needs OCR first)" if suffix == ".pdf" else ""))
+        hint = " (a scanned PDF needs OCR first)" if suffix == ".pdf" else ""
+        raise EmptyTextError(f"{path} has no text to memorize{hint}")
     return Document(text=text, doc_id=path.name, metadata={"source": str(path)})
 
 
@@ -63,7 +64,8 @@ def _read_pdf(path: Path) -> str:
         reader = pypdf.PdfReader(str(path))
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)
     except Exception as exc:  # pypdf raises many kinds on damaged files
-        raise DocumentReadError(f"cannot read PDF {path}: {exc}. Check that the file is a valid, unencrypted PDF") from exc
+        raise DocumentReadError(f"cannot read PDF {path}: {exc}. Check that the file is a valid, "
+                                "unencrypted PDF") from exc
 
 
 def _read_docx(path: Path) -> str:
@@ -71,7 +73,8 @@ def _read_docx(path: Path) -> str:
     try:
         return "\n\n".join(p.text for p in docx.Document(str(path)).paragraphs)
     except Exception as exc:
-        raise DocumentReadError(f"cannot read DOCX {path}: {exc}. Check that the file is a valid Word document") from exc
+        raise DocumentReadError(f"cannot read DOCX {path}: {exc}. Check that the file is a valid "
+                                "Word document") from exc
 
 
 def as_documents(inputs: str | Document | Iterable[str | Document], *, first_id: int = 0) -> list[Document]:
@@ -93,7 +96,7 @@ def as_documents(inputs: str | Document | Iterable[str | Document], *, first_id:
     if not docs:
         raise EmptyTextError("no documents given; pass a text or a list of documents")
     ids = [d.doc_id for d in docs]
-    dupes = sorted({x for x in ids if ids.count(x) > 1})
+    dupes = sorted({str(x) for x in ids if ids.count(x) > 1})
     if dupes:
         raise InvalidInputError(f"duplicate doc_id(s) {dupes}; give every document its own id")
     return docs

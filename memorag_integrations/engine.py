@@ -25,7 +25,7 @@ from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
 from memorag_integrations.store import (check_same, check_writable, corpus_manifest, loadable_model,
                                         memory_from_config, read_corpus, read_manifest, write_atomically,
                                         write_corpus)
-from memorag_integrations.tasks import TASK_NAMES, Task, TaskName, get_task
+from memorag_integrations.tasks import TASK_NAMES, Task, get_task
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,8 @@ class MemoRAG:
         new = as_documents(inputs, first_id=len(self.documents))
         taken = {d.doc_id for d in self.documents} & {d.doc_id for d in new}
         if taken:
-            raise InvalidInputError(f"doc_id(s) {sorted(taken)} already memorized; give new documents other ids")
+            raise InvalidInputError(f"doc_id(s) {sorted(map(str, taken))} already memorized; give new documents "
+                                    "other ids")
         docs = self.documents + new
         self.memory.memorize(docs, progress=self.progress)
         if self.indexed:
@@ -134,14 +135,14 @@ class MemoRAG:
         return list(self.retriever.chunks) if self.indexed else self.retriever.chunker.chunk(self.documents)
 
     # -- the memory's clues ------------------------------------------------------------------------
-    def clues(self, query: str = "", task: TaskName | Task = "memorag") -> Clues | None:
+    def clues(self, query: str = "", task: str | Task = "memorag") -> Clues | None:
         """What the memory writes for ``query`` under ``task``: clue spans and surrogate questions
         (``memorag``), key points (``summarize``), nothing (``qa``)."""
         task, query, prompts = self.check_query(query, task)
         outputs = [self.memory.generate(instruction, n) for instruction, n in self._memory_calls(task, query, prompts)]
         return task.clues(outputs, query)
 
-    async def aclues(self, query: str = "", task: TaskName | Task = "memorag") -> Clues | None:
+    async def aclues(self, query: str = "", task: str | Task = "memorag") -> Clues | None:
         """Async :meth:`clues`; the memory calls run concurrently."""
         task, query, prompts = self.check_query(query, task)
         calls = self._memory_calls(task, query, prompts)
@@ -188,7 +189,7 @@ class MemoRAG:
         return Fusion(self.query_weight, self.rrf_k, self.token_budget)
 
     # -- answering ---------------------------------------------------------------------------------
-    def answer(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None,
+    def answer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                max_new_tokens: int | None = None) -> Answer:
         """Answer ``query``. Tasks: ``memorag`` (clues -> retrieval -> generator), ``qa`` (the
         memory alone) and ``summarize`` (key points -> retrieval -> summary; query optional)."""
@@ -198,7 +199,7 @@ class MemoRAG:
         text = self._writer(prepared.task).generate(prepared.prompt, self._tokens(max_new_tokens))
         return self._answer(prepared, text, t0, t1)
 
-    async def aanswer(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None,
+    async def aanswer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None) -> Answer:
         """Async :meth:`answer`: remote generators are awaited natively, local ones run in threads."""
         t0 = time.perf_counter()
@@ -207,13 +208,13 @@ class MemoRAG:
         text = await self._writer(prepared.task).agenerate(prepared.prompt, self._tokens(max_new_tokens))
         return self._answer(prepared, text, t0, t1)
 
-    def stream(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None,
+    def stream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Like :meth:`answer`, but yield the answer text piece by piece as it is generated."""
         prepared = self.prepare(query, task, k=k)
         yield from self._writer(prepared.task).stream(prepared.prompt, self._tokens(max_new_tokens))
 
-    async def astream(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None,
+    async def astream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None) -> AsyncIterator[str]:
         """Async :meth:`stream`."""
         prepared = await self.aprepare(query, task, k=k)
@@ -224,7 +225,7 @@ class MemoRAG:
         """A summary of the whole corpus (task ``summarize``)."""
         return self.answer("", "summarize", k=k, max_new_tokens=max_new_tokens)
 
-    def prepare(self, query: str = "", task: TaskName | Task = "memorag", *, k: int | None = None) -> Prepared:
+    def prepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None) -> Prepared:
         """Every step before the final generation: clues, retrieval and the prompt."""
         task, query, prompts = self.check_query(query, task)
         k = self._k(k)
@@ -238,7 +239,7 @@ class MemoRAG:
         timings.update(expand=t1 - t0, retrieve=time.perf_counter() - t1)
         return Prepared(task, clues, evidence, task.prompt(prompts, query, [e.text for e in evidence]), timings)
 
-    async def aprepare(self, query: str = "", task: TaskName | Task = "memorag", *,
+    async def aprepare(self, query: str = "", task: str | Task = "memorag", *,
                        k: int | None = None) -> Prepared:
         """Async :meth:`prepare`."""
         task, query, prompts = self.check_query(query, task)
@@ -254,7 +255,7 @@ class MemoRAG:
         return Prepared(task, clues, evidence, task.prompt(prompts, query, [e.text for e in evidence]), timings)
 
     # -- the steps' small parts --------------------------------------------------------------------
-    def check_query(self, query: object, task: TaskName | Task = "memorag") -> tuple[Task, str, PromptSet]:
+    def check_query(self, query: object, task: str | Task = "memorag") -> tuple[Task, str, PromptSet]:
         """Check the task, the query and that something is memorized; pick the prompts' language."""
         task = get_task(task)
         query = task.check_query(query)

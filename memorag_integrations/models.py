@@ -103,7 +103,7 @@ def converted_gguf_dir(folder: Path, gguf_file: str) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file)
     # The weights are plain float tensors now; drop the GGUF marker that forbids saving them.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)

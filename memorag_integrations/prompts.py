@@ -104,7 +104,8 @@ def count_tokens(text: str) -> int:
 
 
 _BULLET = re.compile(r"^\s*(?:[-*•·‣▪–—>]+|\(?\d{1,3}[.)、:：]|\(?[a-zA-Z][.)]|[一二三四五六七八九十]+[、.])\s*")
-_LABEL = re.compile(r"^\s*(?:question|passage|excerpt|q|a|answer|text|part|section|chapter|clue|问题|段落)\s*\d*\s*[:：]\s*", re.I)
+_LABEL = re.compile(r"^\s*(?:question|passage|excerpt|q|a|answer|text|part|section|chapter|clue|问题|段落)"
+                    r"\s*\d*\s*[:：]\s*", re.I)
 _QUOTES = "\"'“”‘’「」『』《》`"
 _MARKUP = re.compile(r"\*\*|^\s*#+\s*|^\s*__|__\s*$")  # markdown bold and headings around an item
 # Lines that only name a part of the text ("Section 2", "Text 1") or give an instruction in brackets.

@@ -143,7 +143,8 @@ def write_corpus(folder: Path, documents: Sequence[Document], memory: Memory, *,
 
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
         for d in documents:
-            fh.write(json.dumps({"doc_id": d.doc_id, "text": d.text, "metadata": d.metadata}, ensure_ascii=False) + "\n")
+            record = {"doc_id": d.doc_id, "text": d.text, "metadata": d.metadata}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     tensors, meta = memory.state()
     (folder / MEMORY_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     if tensors and include_kv:

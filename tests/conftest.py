@@ -1,18 +1,8 @@
-import sys
-from pathlib import Path
+"""Fixtures of the core's tests. Helper modules (fakes, a fault proxy, a llama.cpp server, test
+text) live in ``tests/support``, which pytest puts on the path (``pythonpath`` in pyproject.toml)."""
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # for `from fakes import ...`
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def language_reference_slice(topics=("assert", "break", "continue", "for", "while", "try", "with", "global")) -> str:
-    """A slice of the Python Language Reference (shipped with CPython) as real test text."""
-    import pydoc_data.topics
-
-    return "\n\n".join(f"{name}\n{'=' * len(name)}\n\n{pydoc_data.topics.topics[name].strip()}" for name in topics)
+from testdata import language_reference_slice
 
 
 @pytest.fixture(scope="session")

@@ -136,7 +136,7 @@ class ChatModelGenerator(TextGenerator):
 
     def generate_batch(self, prompts: Sequence[Prompt], max_new_tokens: int = 256) -> list[str]:
         # LangChain batches concurrently, which is what API models want for gisting.
-        messages = [to_langchain_messages(p) for p in prompts]
+        messages: list[Any] = [to_langchain_messages(p) for p in prompts]
         return [m.text for m in self.model.batch(messages, **self._kwargs(max_new_tokens, 0.0, None))]
 
     async def agenerate(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,

@@ -51,9 +51,11 @@ def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, tas
     if prompt is None:
         answer: Runnable = RunnableLambda(core_prompt, name="memorag_prompt") | llm | StrOutputParser()
     else:
-        variables = RunnableLambda(lambda x: {"question": x["question"], "context": format_evidence(
-            [d.page_content for d in x["context"]], get_prompts(language))}, name="memorag_prompt_variables")
-        answer = variables | prompt | llm | StrOutputParser()
+        def variables(inputs: dict[str, Any]) -> dict[str, str]:
+            passages = [d.page_content for d in inputs["context"]]
+            return {"question": inputs["question"], "context": format_evidence(passages, get_prompts(language))}
+
+        answer = RunnableLambda(variables, name="memorag_prompt_variables") | prompt | llm | StrOutputParser()
 
     chain = (
         RunnableLambda(as_question, name="memorag_question")

@@ -99,35 +99,45 @@ class MemoRAGRetriever(BaseRetriever):
         return None if fetch_k is None else check_k(fetch_k, "fetch_k")
 
     # -- retrieval -----------------------------------------------------------------------------
+    # Each step runs as a child run (memorag_expand, memorag_search), so tracing shows them.
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, task: str = "memorag") -> list[LCDocument]:
         k, config = self._k(k), self._config(run_manager)
         get_task(task, retrieving=True)
-        clues = RunnableLambda(lambda q: self.engine.clues(q, task), name="memorag_expand").invoke(query, config)
+
+        def expand(q: str) -> Clues | None:
+            return self.engine.clues(q, task)
+
+        def search(q: str) -> list[FusedHit]:
+            return self.engine.rank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k)
+
+        clues = RunnableLambda(expand, name="memorag_expand").invoke(query, config)
         dispatch_custom_event(CLUES_EVENT, self._event(query, task, clues), config=config)
         searcher = self._searcher(config)
-        rank = RunnableLambda(lambda q: self.engine.rank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k),
-                              name="memorag_search")
-        return self._documents(rank.invoke(query, config), clues)
+        return self._documents(RunnableLambda(search, name="memorag_search").invoke(query, config), clues)
 
     async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, task: str = "memorag") -> list[LCDocument]:
         k, config = self._k(k), self._config(run_manager)
         get_task(task, retrieving=True)
 
-        async def aclues(q: str) -> Clues | None:
+        def expand(q: str) -> Clues | None:
+            return self.engine.clues(q, task)
+
+        async def aexpand(q: str) -> Clues | None:
             return await self.engine.aclues(q, task)
 
-        async def arank(q: str) -> list[FusedHit]:
+        def search(q: str) -> list[FusedHit]:
+            return self.engine.rank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k)
+
+        async def asearch(q: str) -> list[FusedHit]:
             return await self.engine.arank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k)
 
-        clues = await RunnableLambda(lambda q: self.engine.clues(q, task), afunc=aclues,
-                                     name="memorag_expand").ainvoke(query, config)
+        clues = await RunnableLambda(expand, afunc=aexpand, name="memorag_expand").ainvoke(query, config)
         await adispatch_custom_event(CLUES_EVENT, self._event(query, task, clues), config=config)
         searcher = self._searcher(config)
-        rank = RunnableLambda(lambda q: self.engine.rank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k),
-                              afunc=arank, name="memorag_search")
-        return self._documents(await rank.ainvoke(query, config), clues)
+        hits = await RunnableLambda(search, afunc=asearch, name="memorag_search").ainvoke(query, config)
+        return self._documents(hits, clues)
 
     def _k(self, k: int | None) -> int:
         return self.k if k is None else check_k(k)

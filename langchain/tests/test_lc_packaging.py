@@ -1,6 +1,5 @@
 """The top-level `langchain/` folder never shadows the real `langchain`; the README example runs."""
 
-import os
 import re
 import subprocess
 import sys

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))  # the core's fakes: ScriptedGenerator, HashEmbedder
-
-from fakes import HashEmbedder, ScriptedGenerator  # noqa: E402
+from fakes import HashEmbedder, ScriptedGenerator
+from testdata import ROOT
 
 __all__ = ["ROOT", "HashEmbedder", "ScriptedGenerator", "EventRecorder", "recording", "LAUNCH_TEXT", "reference_text",
            "QUESTION", "FAST"]

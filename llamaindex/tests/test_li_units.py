@@ -193,7 +193,8 @@ def test_persist_and_load_round_trip(store, tmp_path):
     with pytest.raises(IncompatibleStoreError, match="hash-embedder"):
         MemoRAGQueryEngine.load(folder, memory=memory)  # the default embedder is not the saved one
     with pytest.raises(IncompatibleStoreError, match="other-embedder"):
-        MemoRAGQueryEngine.load(folder, memory=memory, embed_model=MemoRAGEmbedding(HashEmbedder(identity="other-embedder")))
+        other = MemoRAGEmbedding(HashEmbedder(identity="other-embedder"))
+        MemoRAGQueryEngine.load(folder, memory=memory, embed_model=other)
 
 
 def test_llama_index_namespace_is_left_intact():

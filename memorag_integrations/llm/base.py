@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Union
 
 from memorag_integrations.aio import iterate_in_thread
 
 Message = dict[str, str]
-Prompt = Union[str, Sequence[Message]]  # a plain user prompt, or chat messages
+Prompt = str | Sequence[Message]  # a plain user prompt, or chat messages
 
 
 def as_messages(prompt: Prompt) -> list[Message]:

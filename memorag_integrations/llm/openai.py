@@ -32,7 +32,9 @@ PROVIDERS = {
     "openai": Provider("https://api.openai.com/v1", "OPENAI_API_KEY"),
     "deepseek": Provider("https://api.deepseek.com", "DEEPSEEK_API_KEY"),
 }
-AZURE_KEY_ENV, AZURE_ENDPOINT_ENV, AZURE_VERSION_ENV = "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION"
+AZURE_KEY_ENV = "AZURE_OPENAI_API_KEY"
+AZURE_ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
+AZURE_VERSION_ENV = "OPENAI_API_VERSION"
 NO_KEY = "no-key"  # local servers usually want none, but the SDK insists on one
 
 
@@ -95,7 +97,7 @@ class OpenAIGenerator(TextGenerator):
             self.provider = "azure"
             self.model = azure_deployment or model or ""
             self.base_url = azure_endpoint or os.environ.get(AZURE_ENDPOINT_ENV, "")
-            self.api_version = api_version or os.environ.get(AZURE_VERSION_ENV, "")
+            self.api_version: str | None = api_version or os.environ.get(AZURE_VERSION_ENV, "")
             key_env = AZURE_KEY_ENV
             missing = [what for what, value in (("azure_deployment=", self.model),
                                                 (f"azure_endpoint= (or ${AZURE_ENDPOINT_ENV})", self.base_url),

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -82,8 +83,8 @@ class TransformersGenerator(TextGenerator):
         """The prompt as the model sees it (its chat template when it has one)."""
         messages = as_messages(prompt)
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=generation_prompt
+            return str(self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=generation_prompt)
             )
         text = "\n\n".join(m["content"] for m in messages)
         return text + "\n\n" if generation_prompt else text
@@ -93,7 +94,8 @@ class TransformersGenerator(TextGenerator):
 
     def kv_bytes_per_token(self) -> int:
         """Bytes of KV cache one token takes (keys and values of every layer)."""
-        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        cfg = self.model.config
+        cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
         heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         return 2 * cfg.num_hidden_layers * heads * head_dim * self.model.dtype.itemsize
@@ -187,7 +189,7 @@ class TransformersGenerator(TextGenerator):
 
     def decode(self, ids: torch.Tensor) -> str:
         """Generated ids as text, special tokens dropped."""
-        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True)).strip()
 
     # -- KV prefixes (memory) ----------------------------------------------------------------
     @torch.inference_mode()
@@ -198,9 +200,8 @@ class TransformersGenerator(TextGenerator):
         ids = self.encode(text)
         cache = DynamicCache(config=self.model.config)
         self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-        keys = tuple(layer.keys for layer in cache.layers)
-        values = tuple(layer.values for layer in cache.layers)
-        return KVPrefix(ids, keys, values)
+        layers: list[Any] = list(cache.layers)  # plain attention layers: each holds keys and values
+        return KVPrefix(ids, tuple(layer.keys for layer in layers), tuple(layer.values for layer in layers))
 
     def _cache_from(self, prefix: KVPrefix):
         from transformers import DynamicCache

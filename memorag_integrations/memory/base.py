@@ -78,7 +78,7 @@ class Memory(ABC):
             self.context, self.gists = join_sections([(d.doc_id, d.text) for d in documents]), []
         self._read()
 
-    def _read(self) -> None:
+    def _read(self) -> None:  # noqa: B027 (a hook: most kinds override it, a prompt memory needs nothing)
         """Take in :attr:`context` (a KV cache, beacons...); a prompt memory has nothing to do."""
 
     # -- answering -------------------------------------------------------------------------------

@@ -84,7 +84,8 @@ class BeaconMemory(Memory):
         if not (callable(getattr(memory, "export", None)) and callable(getattr(memory, "reset", None))):
             raise InvalidInputError(f"{lm.identity!r} is not a beacon memory model (it has no model.memory with "
                                     "export() and reset()); use KVMemory for ordinary models")
-        super().__init__(BeaconGenerator(lm))
+        self.beacon = BeaconGenerator(lm)
+        super().__init__(self.beacon)
         self.lm = lm
         ratio = getattr(lm.model.config, "beacon_ratio", None)
         self.beacon_ratio = int(ratio[0]) if isinstance(ratio, (list, tuple)) and len(ratio) == 1 else ratio
@@ -100,7 +101,7 @@ class BeaconMemory(Memory):
     def _read(self) -> None:
         ids = self.lm.encode(self.lm.render(self._messages(), generation_prompt=False))
         model = self.lm.model
-        with self.generator.lock, torch.inference_mode():
+        with self.beacon.lock, torch.inference_mode():
             model.memory.reset()
             model(input_ids=ids, attention_mask=torch.ones_like(ids))
             self._state = _copy(model.memory.export())
@@ -109,7 +110,7 @@ class BeaconMemory(Memory):
         self._require_ready()
         ids = self.lm.encode(self.lm.render([{"role": "user", "content": instruction}]))
         model = self.lm.model
-        with self.generator.lock, torch.inference_mode():
+        with self.beacon.lock, torch.inference_mode():
             # Fresh containers every time: the model updates its memory lists in place.
             model.memory.reset(**_copy(self._state))
             out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),

@@ -153,8 +153,9 @@ class Compressor:
                 [prompts.gist.format(text=sections[j].text) for j in batch], self.gist_tokens
             )
             for j, out in zip(batch, outputs):
-                results[j] = out.strip() or sections[j].text[:200]
-                cache.put(keys[j], results[j])
+                gist = out.strip() or sections[j].text[:200]
+                cache.put(keys[j], gist)
+                results[j] = gist
             bar.update(len(batch))
         bar.close()
         return [Gist(s.doc_id, s.start, s.end, level, str(r)) for s, r in zip(sections, results)]

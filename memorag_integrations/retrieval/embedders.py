@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class _HFTokenizerOffsets:
-    tokenizer = None
+    tokenizer: Any = None  # a Hugging Face tokenizer, set by the embedder
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False,

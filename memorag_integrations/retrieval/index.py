@@ -28,7 +28,7 @@ class FaissIndex:
     """
 
     def __init__(self, dim: int, *, use_gpu: bool | None = None) -> None:
-        self.index = faiss.IndexFlatIP(dim)
+        self.index: faiss.Index = faiss.IndexFlatIP(dim)
         self.on_gpu = False
         self._place(use_gpu)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,7 @@ class MemoRAGQueryEngine(BaseQueryEngine):
                 "draft": clues.draft, "queries": queries, "timings": dict(bundle.timings)}
 
     # -- streaming -------------------------------------------------------------------------------
-    def _stream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float) -> Iterator[str]:
+    def _stream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float) -> Generator[str, None, None]:
         t1 = time.perf_counter()
         if task.memory_answers:
             yield from self.memory.stream(prompt, self.core.answer_tokens)
@@ -180,7 +180,8 @@ class MemoRAGQueryEngine(BaseQueryEngine):
                     yield chunk.delta
         _finish_timings(metadata, t0, t1)
 
-    async def _astream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float) -> AsyncIterator[str]:
+    async def _astream(self, task: Task, prompt: str, metadata: dict[str, Any],
+                       t0: float) -> AsyncGenerator[str, None]:
         t1 = time.perf_counter()
         if task.memory_answers:
             async for piece in self.memory.astream(prompt, self.core.answer_tokens):

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llama_index.core import StorageContext, load_index_from_storage
+from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import LLM
 from llama_index.retrievers.memorag import MemoRAGRetriever
@@ -92,7 +92,7 @@ def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm
     chunker = DenseRetriever(core_embedder(embed_model), chunk_tokens=chunking["chunk_tokens"],
                              chunk_overlap=chunking["chunk_overlap"])
     check_same(chunking, chunker.config(), "embedding model or chunking", folder)
-    mem = _memory(manifest["memory"], memory, folder)
+    mem = _memory(manifest["memory"], memory)
     check_same(manifest["memory"], mem.config(), "memory model or settings", folder)
 
     core = MemoRAG(mem, chunker, **saved)
@@ -102,11 +102,14 @@ def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm
     storage = StorageContext.from_defaults(persist_dir=index_dir,
                                            vector_store=vector_store or _saved_vector_store(manifest, index_dir))
     index = load_index_from_storage(storage, index_id=manifest["index_id"], embed_model=embed_model)
+    if not isinstance(index, VectorStoreIndex):
+        raise CorruptStoreError(f"{folder}/{INDEX_DIR} holds a {type(index).__name__}, not a vector store index; "
+                                "build the engine again")
     retriever = MemoRAGRetriever(core, index, **retriever_options)
     return cls(retriever, llm, task=task, streaming=streaming)
 
 
-def _memory(config: dict[str, Any], memory: Memory | LLM | None, folder: Path) -> Memory:
+def _memory(config: dict[str, Any], memory: Memory | LLM | TextGenerator | None) -> Memory:
     """The given memory, or one rebuilt by the core's registry of memory kinds (a LlamaIndex LLM is
     the model of a saved prompt memory)."""
     if isinstance(memory, Memory):

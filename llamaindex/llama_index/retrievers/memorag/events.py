@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 from llama_index.core.instrumentation.events.base import BaseEvent
 
@@ -19,7 +18,7 @@ class MemoRAGCluesEvent(BaseEvent):
     query: str
     spans: list[str]
     surrogate_questions: list[str]
-    draft: Optional[str] = None
+    draft: str | None = None
 
     @classmethod
     def class_name(cls) -> str:

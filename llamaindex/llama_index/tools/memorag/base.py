@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llama_index.core.base.response.schema import Response
+from llama_index.core.base.response.schema import RESPONSE_TYPE
 from llama_index.core.tools import QueryEngineTool, ToolMetadata, ToolOutput
 from llama_index.query_engine.memorag import MemoRAGQueryEngine
 
@@ -42,11 +42,11 @@ class MemoRAGQueryEngineTool(QueryEngineTool):
         query = self._get_query_str(*args, **kwargs)
         return self._output(query, await self.query_engine.aquery(query))
 
-    def _output(self, query: str, response: Response) -> ToolOutput:
+    def _output(self, query: str, response: RESPONSE_TYPE) -> ToolOutput:
         return ToolOutput(content=self.render(response), tool_name=self.metadata.get_name(),
                           raw_input={"input": query}, raw_output=response)
 
-    def render(self, response: Response) -> str:
+    def render(self, response: RESPONSE_TYPE) -> str:
         """The answer, then ``[i] doc_id chars start-end: passage`` for each source node."""
         text = str(response)
         if not self.include_sources or not response.source_nodes:

@@ -1,11 +1,8 @@
 """The speed suite's measurements, on the real embedded model over a short real text."""
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import speed  # noqa: E402
 

@@ -6,13 +6,10 @@ QueryFusionRetriever / HyDEQueryTransform. Real-model runs are the benchmark its
 """
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from fakes import HashEmbedder, ScriptedGenerator
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import run as bench_run  # noqa: E402
 from benchmarks.data import Question, Task  # noqa: E402
@@ -22,7 +19,8 @@ from memorag_integrations.memory.prompt import PromptMemory  # noqa: E402
 from memorag_integrations.retrieval.retriever import DenseRetriever  # noqa: E402
 
 TEXT = "\n\n".join(
-    f"Section {i}. " + ("The launch happened in 1969 with a crew of three." if i == 7 else f"Filler words about topic {i}.")
+    f"Section {i}. "
+    + ("The launch happened in 1969 with a crew of three." if i == 7 else f"Filler words about topic {i}.")
     for i in range(20)
 )
 QUERY = "When did the launch happen?"
@@ -87,7 +85,8 @@ def test_run_tasks_scores_every_method_and_caches_the_corpus(tmp_path, monkeypat
     models = FakeModels()
     first = bench_run.run_tasks("unit", [task], models, settings, answers=True)
     folder = bench_run.cache_folder(task, settings)
-    assert (folder / "manifest.json").is_file() and json.loads(folder.with_suffix(".json").read_text())["memorize_s"] > 0
+    assert (folder / "manifest.json").is_file()
+    assert json.loads(folder.with_suffix(".json").read_text())["memorize_s"] > 0
     record = first["questions"][0]["methods"]
     assert set(record) == set(ALL_METHODS)
     assert record["memorag"]["recall_any@3"] == 1.0 and "recall_any@3" not in record["qa"]

@@ -17,7 +17,7 @@ import torch
 from memorag_integrations import Document, IncompatibleStoreError, InvalidInputError, MemoRAG
 from memorag_integrations.memory.beacon import BeaconMemory, flatten_state, unflatten_state
 
-TOY_CODE = Path(__file__).parent / "beacon_toy" / "modeling_toy_beacon.py"
+TOY_CODE = Path(__file__).parents[1] / "support" / "beacon_toy" / "modeling_toy_beacon.py"
 QUESTIONS = ["How do I leave a loop before it finishes?", "What does the assert statement do?"]
 FAST = {"clue_tokens": 16, "answer_tokens": 16, "k": 3}
 

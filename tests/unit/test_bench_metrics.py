@@ -1,11 +1,8 @@
 """Benchmark metrics: recall by span overlap and by id, SQuAD EM / F1, ROUGE-L."""
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `benchmarks`
 
 from benchmarks import metrics  # noqa: E402
 

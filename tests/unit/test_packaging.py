@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT
+from testdata import ROOT
 
 
 def readme_commands() -> list[str]:

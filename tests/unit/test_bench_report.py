@@ -1,10 +1,7 @@
 """Benchmark results as files: JSON that round-trips, a Markdown table per method, real PNG plots."""
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import report  # noqa: E402
 from benchmarks.run import by_group, summarize  # noqa: E402

@@ -2,7 +2,7 @@
 
 import nbformat
 import pytest
-from conftest import ROOT
+from testdata import ROOT
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,6 @@ server on loopback with the embedded SmolLM2 GGUF, directly and through the faul
 from __future__ import annotations
 
 import json
-import os
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,9 +11,9 @@ import pytest
 pytest.importorskip("openai")
 pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server] (extra 'llamacpp')")
 
-from conftest import language_reference_slice  # noqa: E402
+from testdata import language_reference_slice  # noqa: E402
 from fault_proxy import Fault, FaultProxy  # noqa: E402
-from llama_server import API_KEY, MODEL_ALIAS, llama_server_url  # noqa: E402,F401
+from llama_server import API_KEY, MODEL_ALIAS  # noqa: E402
 
 from memorag_integrations import DenseRetriever, Document, MemoRAG  # noqa: E402
 from memorag_integrations.errors import GenerationError  # noqa: E402

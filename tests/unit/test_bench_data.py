@@ -1,12 +1,10 @@
 """Benchmark data loading: splits, gold spans that point at the right text, typed errors."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import data  # noqa: E402
 from memorag_integrations.errors import InvalidInputError  # noqa: E402
@@ -28,7 +26,8 @@ def test_pooled_paragraph_spans_point_at_each_paragraph():
 
 def test_hotpot_distractors_keep_every_gold_paragraph(tmp_path):
     corpus = [{"pid": f"p{i}", "title": f"T{i}", "text": f"text {i}"} for i in range(10)]
-    questions = [{"qid": f"q{i}", "question": "?", "answers": ["x"], "gold_pids": [f"p{(9 - i) % 10}", f"p{(8 - i) % 10}"]}
+    questions = [{"qid": f"q{i}", "question": "?", "answers": ["x"],
+                  "gold_pids": [f"p{(9 - i) % 10}", f"p{(8 - i) % 10}"]}
                  for i in range(100)]
     write_jsonl(tmp_path / "derived" / "hotpot100_corpus.jsonl", corpus)
     write_jsonl(tmp_path / "derived" / "hotpot100_questions.jsonl", questions)

