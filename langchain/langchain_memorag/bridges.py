@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
@@ -68,6 +68,15 @@ class GeneratorChatModel(BaseChatModel):
 
     def get_num_tokens(self, text: str) -> int:
         return self.generator.count_tokens(text)
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """What tracing records of a call: the model behind the generator and its limits."""
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "memorag"
+        params["ls_model_name"] = str(kwargs.get("model") or self.generator.identity)
+        params["ls_max_tokens"] = int(kwargs.get("max_tokens") or self.max_tokens)
+        params["ls_temperature"] = float(kwargs.get("temperature", self.temperature))
+        return params
 
     def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {"max_new_tokens": int(kwargs.get("max_tokens") or self.max_tokens),

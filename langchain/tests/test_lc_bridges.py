@@ -5,14 +5,37 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from fakes import HashEmbedder, ScriptedGenerator
+from langchain_tests.unit_tests import ChatModelUnitTests, EmbeddingsUnitTests
 from lc_support import chat_model, embeddings, lm
 
-from langchain_memorag import ChatModelGenerator, GeneratorChatModel, LangChainEmbedder
+from langchain_memorag import ChatModelGenerator, EmbedderEmbeddings, GeneratorChatModel, LangChainEmbedder
 from langchain_memorag.bridges import to_core_messages, to_langchain_messages
 from memorag_integrations.errors import InvalidInputError
 
 PROMPT = [{"role": "system", "content": "You answer in one short sentence."},
           {"role": "user", "content": "What does the Python break statement do?"}]
+
+
+# -- LangChain's standard unit suites for the two bridges -------------------------------------------
+class TestGeneratorChatModelStandard(ChatModelUnitTests):
+    @property
+    def chat_model_class(self):
+        return GeneratorChatModel
+
+    @property
+    def chat_model_params(self):
+        return {"generator": ScriptedGenerator()}
+
+
+class TestEmbedderEmbeddingsStandard(EmbeddingsUnitTests):
+    @property
+    def embeddings_class(self):
+        return EmbedderEmbeddings
+
+    @property
+    def embedding_model_params(self):
+        return {"embedder": HashEmbedder()}
 
 
 # -- pure logic -------------------------------------------------------------------------------------
