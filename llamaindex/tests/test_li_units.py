@@ -205,3 +205,23 @@ def test_llama_index_namespace_is_left_intact():
             "print(llama_index.core.__file__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert "site-packages" in out and str(ROOT / "llamaindex") not in out
+
+
+def test_top_k_values_follow_the_core_rule(engine):
+    core = engine.retriever.engine
+    for name in ("similarity_top_k", "per_query_top_k"):
+        for bad in (0, -1):
+            with pytest.raises(InvalidInputError, match=f"{name} must be a positive integer"):
+                MemoRAGRetriever(core, engine.retriever.base_retriever, **{name: bad})
+    retriever = MemoRAGRetriever(core, engine.retriever.index)
+    assert retriever.similarity_top_k == core.k == 3 and retriever.per_query_top_k == 10
+    with pytest.raises(InvalidInputError, match="VectorStoreIndex or a LlamaIndex retriever"):
+        MemoRAGRetriever(core, object())
+
+
+def test_the_engine_behind_an_outside_store_keeps_no_chunks_of_its_own(engine, tmp_path):
+    core = engine.retriever.engine
+    assert not core.indexed and not core.retriever.chunks
+    assert len(core.chunks()) == len(engine.retriever.index.docstore.docs)
+    with pytest.raises(InvalidInputError, match="outside vector store"):
+        core.save(tmp_path / "core")

@@ -38,3 +38,13 @@ def test_missing_extra_names_what_to_install():
 
     with pytest.raises(MissingDependencyError, match=r"pip install 'memorag-integrations\[bge\]'"):
         require("surely_not_an_installed_module", "bge")
+
+
+def test_the_adapters_hold_no_retrieval_logic_of_their_own():
+    """Fusion, the list of searches and the budget cut live in the core's pipeline, once."""
+    for folder in ("langchain/langchain_memorag", "llamaindex/llama_index"):
+        for path in (ROOT / folder).rglob("*.py"):
+            code = path.read_text(encoding="utf-8")
+            for banned in ("reciprocal_rank_fusion", "cut_to_budget", "query_weights", "engine.documents =",
+                           "memory.memorize("):
+                assert banned not in code, f"{path.relative_to(ROOT)} uses {banned}: go through the core pipeline"

@@ -1,0 +1,160 @@
+"""The one query pipeline: planning the searches, any Searcher, fusion and the budget, the tasks."""
+
+import pytest
+from fakes import HashEmbedder, ScriptedGenerator
+
+from memorag_integrations import Clues, Document, EmptyQueryError, InvalidInputError, MemoRAG, PromptMemory
+from memorag_integrations.defaults import fetch_count, memory_budget
+from memorag_integrations.pipeline import Fusion, arank, check_k, plan_searches, rank
+from memorag_integrations.prompts import get_prompts
+from memorag_integrations.retrieval.chunking import Chunker, regex_offsets
+from memorag_integrations.retrieval.retriever import DenseRetriever
+from memorag_integrations.retrieval.search import Hit, Searcher
+from memorag_integrations.tasks import RETRIEVAL_TASKS, TASK_NAMES, get_task
+
+
+class ListSearcher(Searcher):
+    """Searches a list of strings by shared words; records every call, and which path was taken."""
+
+    def __init__(self, items):
+        self.items, self.calls = list(items), []
+
+    def search(self, queries, k):
+        self.calls.append(("sync", list(queries), k))
+        return [self._ranked(q, k) for q in queries]
+
+    async def asearch(self, queries, k):
+        self.calls.append(("async", list(queries), k))
+        return [self._ranked(q, k) for q in queries]
+
+    def _ranked(self, query, k):
+        words = set(query.lower().split())
+        scored = [(len(words & set(item.lower().split())), i) for i, item in enumerate(self.items)]
+        return [Hit(f"item-{i}", self.items[i], float(s)) for s, i in sorted(scored, key=lambda x: (-x[0], x[1]))
+                if s > 0][:k]
+
+    def text_of(self, item):
+        return item
+
+
+ITEMS = ["the launch was in 1969", "the crew of three", "rain and wind all week", "the launch pad in Florida"]
+
+
+def test_plan_searches_keeps_the_query_first_and_each_search_once():
+    clues = Clues([" the crew ", "the crew", ""], ["When was the launch?"], draft="1969")
+    assert plan_searches(" When was the launch? ", clues) == ["When was the launch?", "the crew", "1969"]
+    assert plan_searches("", Clues(["key point"])) == ["key point"]
+    assert plan_searches("q", None) == ["q"]
+
+
+def test_rank_fuses_any_searcher_and_keeps_which_queries_found_each_hit():
+    searcher = ListSearcher(ITEMS)
+    hits = rank(searcher, "launch", Clues(["crew of three"]), k=3, fusion=Fusion(), count_tokens=len)
+    # The clue's first hit ties the query's first (equal weights, first seen wins) and beats its second.
+    assert [h.item for h in hits] == ["the launch was in 1969", "the crew of three", "the launch pad in Florida"]
+    assert hits[0].matched_queries == ["launch"] and hits[0].key == "item-0"
+    assert searcher.calls == [("sync", ["launch", "crew of three"], fetch_count(3))]
+
+
+async def test_arank_uses_the_searchers_own_async_search():
+    searcher = ListSearcher(ITEMS)
+    hits = await arank(searcher, "launch", Clues(["crew"]), k=2, fusion=Fusion(), count_tokens=len, fetch_k=3)
+    assert len(hits) == 2 and searcher.calls == [("async", ["launch", "crew"], 3)]
+
+
+def test_the_token_budget_counts_the_searchers_text():
+    searcher = ListSearcher(ITEMS)
+    hits = rank(searcher, "the launch crew", None, k=4, fusion=Fusion(token_budget=30), count_tokens=len)
+    assert sum(len(h.item) for h in hits) <= 30 or len(hits) == 1
+    assert len(hits) < 4
+
+
+def test_k_must_be_a_positive_integer():
+    assert check_k(3) == 3
+    for bad in (0, -1, "3", 2.0, True, None):
+        with pytest.raises(InvalidInputError, match="positive integer"):
+            check_k(bad)
+
+
+def test_memory_budget_keeps_room_for_the_answer():
+    assert memory_budget(8192) == 7168 and memory_budget(8192, 4096) == 4096
+    assert memory_budget(8192, 100_000) == 7168 and memory_budget(1024) == 512
+
+
+# -- tasks ----------------------------------------------------------------------------------------------
+def test_task_registry():
+    assert TASK_NAMES == ("memorag", "qa", "summarize") and RETRIEVAL_TASKS == ("memorag", "summarize")
+    assert get_task("qa").memory_answers and not get_task("qa").retrieves
+    with pytest.raises(InvalidInputError, match="unknown task 'translate'; use one of memorag, qa, summarize"):
+        get_task("translate")
+    with pytest.raises(InvalidInputError, match="for retrieval; use one of memorag, summarize"):
+        get_task("qa", retrieving=True)
+
+
+def test_task_queries_prompts_and_memory_calls():
+    en = get_prompts("en")
+    memorag, summarize = get_task("memorag"), get_task("summarize")
+    with pytest.raises(EmptyQueryError):
+        memorag.check_query("  ")
+    with pytest.raises(InvalidInputError, match="string"):
+        memorag.check_query(42)
+    assert summarize.check_query(None) == "" and summarize.check_query(" focus ") == "focus"
+    calls = memorag.memory_calls(en, "q", use_draft=True, clue_tokens=7, answer_tokens=9)
+    assert [n for _, n in calls] == [7, 7, 7] and "q" in calls[0][0]
+    assert summarize.memory_calls(en, "", use_draft=True, clue_tokens=7, answer_tokens=9) == [(en.key_points, 9)]
+    assert summarize.prompt(en, "the money", ["a"]).endswith("\n\nthe money")
+    assert summarize.prompt(en, "", ["a"]) == en.summary.format(evidence="[1] a")
+    assert memorag.prompts("什么时候发射的？", "en").language == "zh"
+    assert summarize.prompts("", "zh").language == "zh"
+
+
+# -- the engine around the pipeline ----------------------------------------------------------------------
+def make_engine(**options):
+    retriever = DenseRetriever(HashEmbedder(), chunk_tokens=10, chunk_overlap=0)
+    return MemoRAG(PromptMemory(ScriptedGenerator()), retriever, progress=False, **options)
+
+
+TEXT = "The launch happened in 1969.\n\nThe crew of three trained.\n\nRain and wind filled the log."
+
+
+def test_engine_ranks_with_another_searcher():
+    engine = make_engine().memorize(TEXT)
+    hits = engine.rank("launch", Clues(["crew of three"]), k=2, searcher=ListSearcher(ITEMS))
+    assert [h.item for h in hits] == ["the launch was in 1969", "the crew of three"]
+
+
+def test_engine_checks_k_and_token_limits():
+    engine = make_engine().memorize(TEXT)
+    for bad in (0, -5, "3"):
+        with pytest.raises(InvalidInputError, match="k must be a positive integer"):
+            engine.retrieve("launch", k=bad, clues=Clues())
+    with pytest.raises(InvalidInputError, match="max_new_tokens"):
+        engine.answer("When?", max_new_tokens=-1)
+    with pytest.raises(InvalidInputError, match="k must be"):
+        make_engine(k=0)
+
+
+def test_engine_without_its_own_index_refuses_to_search_or_save_it(tmp_path):
+    engine = make_engine().memorize([Document(TEXT, "log")], index=False)
+    assert not engine.retriever.chunks and engine.memory.is_ready
+    chunks = engine.chunks()
+    assert chunks and all(TEXT[c.start:c.end] == c.text for c in chunks)
+    assert chunks == engine.retriever.chunker.chunk(engine.documents)
+    with pytest.raises(InvalidInputError, match="outside vector store"):
+        engine.retrieve("launch", clues=Clues())
+    with pytest.raises(InvalidInputError, match="outside vector store"):
+        engine.save(tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+    with pytest.raises(InvalidInputError, match="index=True"):
+        make_engine().memorize(TEXT, save_dir=tmp_path / "d", index=False)
+
+
+def test_chunker_fits_the_embedder_and_numbers_chunks():
+    chunker = Chunker.for_embedder(HashEmbedder(), chunk_tokens=500, chunk_overlap=100)
+    assert chunker.chunk_tokens == HashEmbedder.max_tokens - 2 and chunker.chunk_overlap == chunker.chunk_tokens // 2
+    docs = [Document("one two three four five", "a"), Document("six seven", "b")]
+    small = Chunker(regex_offsets, 2, 0)
+    chunks = small.chunk(docs, first_id=10)
+    assert [(c.chunk_id, c.doc_id, c.text) for c in chunks] == [
+        (10, "a", "one two"), (11, "a", "three four"), (12, "a", "five"), (13, "b", "six seven")]
+    assert small.config() == {"chunk_tokens": 2, "chunk_overlap": 0}
