@@ -69,7 +69,7 @@ def main() -> None:
         "document_words": len(doc.text.split()),
         "document_tokens": tokens,
         "gists": len(engine.memory.gists),
-        "memory_tokens": engine.memory._prefix.length,
+        "memory_tokens": engine.memory.prefix_tokens,
         "chunks": len(engine.retriever.chunks),
         "memorize_s": round(memorize_s, 1),
         "memorize_tokens_per_s": round(tokens / memorize_s, 1),
