@@ -103,41 +103,41 @@ class MemoRAGRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, task: str = "memorag") -> list[LCDocument]:
         k, config = self._k(k), self._config(run_manager)
-        get_task(task, retrieving=True)
-
-        def expand(q: str) -> Clues | None:
-            return self.engine.clues(q, task)
-
-        def search(q: str) -> list[FusedHit]:
-            return self.engine.rank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k)
-
-        clues = RunnableLambda(expand, name="memorag_expand").invoke(query, config)
+        clues = self._expand_step(task).invoke(query, config)
         dispatch_custom_event(CLUES_EVENT, self._event(query, task, clues), config=config)
-        searcher = self._searcher(config)
-        return self._documents(RunnableLambda(search, name="memorag_search").invoke(query, config), clues)
+        return self._documents(self._search_step(clues, k, config).invoke(query, config), clues)
 
     async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, task: str = "memorag") -> list[LCDocument]:
         k, config = self._k(k), self._config(run_manager)
-        get_task(task, retrieving=True)
-
-        def expand(q: str) -> Clues | None:
-            return self.engine.clues(q, task)
-
-        async def aexpand(q: str) -> Clues | None:
-            return await self.engine.aclues(q, task)
-
-        def search(q: str) -> list[FusedHit]:
-            return self.engine.rank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k)
-
-        async def asearch(q: str) -> list[FusedHit]:
-            return await self.engine.arank(q, clues, k=k, searcher=searcher, fetch_k=self.fetch_k)
-
-        clues = await RunnableLambda(expand, afunc=aexpand, name="memorag_expand").ainvoke(query, config)
+        clues = await self._expand_step(task).ainvoke(query, config)
         await adispatch_custom_event(CLUES_EVENT, self._event(query, task, clues), config=config)
-        searcher = self._searcher(config)
-        hits = await RunnableLambda(search, afunc=asearch, name="memorag_search").ainvoke(query, config)
-        return self._documents(hits, clues)
+        return self._documents(await self._search_step(clues, k, config).ainvoke(query, config), clues)
+
+    def _expand_step(self, task: str) -> RunnableLambda:
+        """The memory's clues for the query (key points for a summary)."""
+        get_task(task, retrieving=True)
+        engine = self.engine
+
+        def expand(query: str) -> Clues | None:
+            return engine.clues(query, task)
+
+        async def aexpand(query: str) -> Clues | None:
+            return await engine.aclues(query, task)
+
+        return RunnableLambda(expand, afunc=aexpand, name="memorag_expand")
+
+    def _search_step(self, clues: Clues | None, k: int, config: RunnableConfig) -> RunnableLambda:
+        """The core pipeline's fused search, over the vector store or the engine's own index."""
+        engine, searcher, fetch_k = self.engine, self._searcher(config), self.fetch_k
+
+        def search(query: str) -> list[FusedHit]:
+            return engine.rank(query, clues, k=k, searcher=searcher, fetch_k=fetch_k)
+
+        async def asearch(query: str) -> list[FusedHit]:
+            return await engine.arank(query, clues, k=k, searcher=searcher, fetch_k=fetch_k)
+
+        return RunnableLambda(search, afunc=asearch, name="memorag_search")
 
     def _k(self, k: int | None) -> int:
         return self.k if k is None else check_k(k)
