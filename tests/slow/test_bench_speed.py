@@ -26,7 +26,7 @@ def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, ref
 
 
 def test_the_llamacpp_backend_keeps_its_kv_cache_and_is_timed_against_rereading(tmp_path, reference_text):
-    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llama_cpp", reason="needs llama-cpp-python (extra 'llamacpp')")
     found = {name: (generator, new_memory) for name, generator, new_memory in speed.backends()}
     generator, new_memory = found["llama.cpp"]
     assert new_memory().kind == "kv"

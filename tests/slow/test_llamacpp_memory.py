@@ -7,7 +7,7 @@ import pytest
 from memorag_integrations import Document, IncompatibleStoreError, MemoRAG
 from memorag_integrations.memory.gist import GistCache
 
-pytest.importorskip("llama_cpp")
+pytest.importorskip("llama_cpp", reason="needs llama-cpp-python (extra 'llamacpp')")
 pytestmark = pytest.mark.slow
 
 QUESTIONS = ["How do I leave a loop early?", "What does assert do?"]

@@ -13,7 +13,7 @@ import pytest
 from memorag_integrations import Document, MemoRAG
 from memorag_integrations.memory.gist import GistCache
 
-pytest.importorskip("llama_cpp")
+pytest.importorskip("llama_cpp", reason="needs llama-cpp-python (extra 'llamacpp')")
 pytestmark = pytest.mark.slow
 
 QUESTION = "How do I leave a loop early?"

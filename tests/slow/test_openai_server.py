@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-pytest.importorskip("openai")
+pytest.importorskip("openai", reason="needs the openai package (extra 'openai')")
 pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server] (extra 'llamacpp')")
 
 from testdata import language_reference_slice  # noqa: E402

@@ -29,7 +29,7 @@ def test_missing_llama_cpp_names_the_extra(monkeypatch):
 
 
 def test_only_gguf_files(tmp_path):
-    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llama_cpp", reason="needs llama-cpp-python (extra 'llamacpp')")
     with pytest.raises(InvalidInputError, match="not a GGUF file"):
         llamacpp.LlamaCppGenerator(tmp_path)  # a folder: a transformers model
     with pytest.raises(FileNotFoundError):

@@ -12,7 +12,7 @@ from random import Random
 
 import pytest
 
-pytest.importorskip("openai")
+pytest.importorskip("openai", reason="needs the openai package (extra 'openai')")
 
 from fault_proxy import Fault, FaultProxy  # noqa: E402
 
