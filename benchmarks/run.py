@@ -24,6 +24,7 @@ from typing import Any
 from benchmarks import data as datasets
 from benchmarks import metrics
 from benchmarks.methods import ALL_METHODS, RETRIEVAL_FREE, Methods
+from memorag_integrations import defaults
 
 SUITES = ("hotpot", "legal", "review", "needle", "nqopen", "speed")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -326,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=datasets.DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--model", choices=MODELS, default="smollm2")
     parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(ALL_METHODS))
-    parser.add_argument("--k", type=int, default=5, help="evidence budget in chunks for the answer")
+    parser.add_argument("--k", type=int, default=defaults.K, help="evidence budget in chunks for the answer")
     parser.add_argument("--no-answers", action="store_true", help="retrieval metrics only (no answer generation)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
