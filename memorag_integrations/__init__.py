@@ -9,16 +9,18 @@ from memorag_integrations.errors import (BinaryFileError, CorruptStoreError, Doc
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.memory.prompt import PromptMemory
+from memorag_integrations.retrieval.chunking import Chunker
 from memorag_integrations.retrieval.fusion import reciprocal_rank_fusion
 from memorag_integrations.retrieval.retriever import DenseRetriever
+from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Answer", "BinaryFileError", "Chunk", "Clues", "CorruptStoreError", "DenseRetriever", "Document",
-    "DocumentReadError", "EmptyQueryError", "EmptyTextError", "Evidence", "GenerationError",
+    "Answer", "BinaryFileError", "Chunk", "Chunker", "Clues", "CorruptStoreError", "DenseRetriever", "Document",
+    "DocumentReadError", "EmptyQueryError", "EmptyTextError", "Evidence", "GenerationError", "Hit",
     "IncompatibleStoreError", "InvalidInputError", "Memory", "MemoRAG", "MemoRAGError",
-    "MissingDependencyError", "NotMemorizedError", "PromptMemory", "StoreError", "StoreExistsError",
+    "MissingDependencyError", "NotMemorizedError", "PromptMemory", "Searcher", "StoreError", "StoreExistsError",
     "StoreNotFoundError", "TextGenerator", "as_documents", "load_document", "reciprocal_rank_fusion",
 ]
