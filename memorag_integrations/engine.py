@@ -127,11 +127,9 @@ class MemoRAG:
         self.documents = docs
         return self
 
-    def chunks(self, documents: Iterable[Document] | None = None) -> list[Chunk]:
-        """The corpus's chunks with exact char spans (the index's own, or cut by its chunker when the
-        chunks live elsewhere); ``documents`` limits them to those documents."""
-        if documents is not None:
-            return self.retriever.chunker.chunk(list(documents))
+    def chunks(self) -> list[Chunk]:
+        """The corpus's chunks with exact char spans: the index's own, or cut by its chunker when the
+        chunks live in a store outside the engine."""
         return list(self.retriever.chunks) if self.indexed else self.retriever.chunker.chunk(self.documents)
 
     # -- the memory's clues ------------------------------------------------------------------------
