@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from memorag_integrations.aio import iterate_in_thread
@@ -59,13 +59,24 @@ class Memory(ABC):
         """The prompt set of the corpus's language."""
         return get_prompts(self.language)
 
-    def _messages(self, prompts: PromptSet | None = None) -> list[Message]:
+    def _messages(self) -> list[Message]:
         """The memory as chat messages: the context, and the model's acknowledgement of it."""
-        prompts = prompts or self.prompts
+        prompts = self.prompts
         return [
             {"role": "user", "content": prompts.context.format(context=self.context)},
             {"role": "assistant", "content": prompts.ack},
         ]
+
+    def _prefix_prompt(self, render: Callable[..., str]) -> str:
+        """The memory messages as the model reads them once (``render``: the model's chat template)."""
+        return render(self._messages(), generation_prompt=False)
+
+    def _instruction_suffix(self, render: Callable[..., str], prefix: str, instruction: str) -> str:
+        """What ``instruction`` adds after the already-read ``prefix``, in the model's chat template."""
+        full = render([*self._messages(), {"role": "user", "content": instruction}])
+        if not full.startswith(prefix):
+            raise RuntimeError("the chat template does not extend the memory prefix; use PromptMemory instead")
+        return full[len(prefix):]
 
     # -- reading ---------------------------------------------------------------------------------
     def memorize(self, documents: Sequence[Document], *, progress: bool = True) -> None:

@@ -99,7 +99,7 @@ class BeaconMemory(Memory):
         return {**super().config(), "beacon_ratio": self.beacon_ratio}
 
     def _read(self) -> None:
-        ids = self.lm.encode(self.lm.render(self._messages(), generation_prompt=False))
+        ids = self.lm.encode(self._prefix_prompt(self.lm.render))
         model = self.lm.model
         with self.beacon.lock, torch.inference_mode():
             model.memory.reset()

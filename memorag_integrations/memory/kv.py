@@ -48,14 +48,11 @@ class KVMemory(Memory):
         return self._prefix.length if self._prefix is not None else 0
 
     def _read(self) -> None:
-        self._prefix_text = self.lm.render(self._messages(), generation_prompt=False)
+        self._prefix_text = self._prefix_prompt(self.lm.render)
         self._prefix = self.lm.prefill(self._prefix_text)
 
     def _suffix(self, instruction: str) -> str:
-        full = self.lm.render([*self._messages(), {"role": "user", "content": instruction}])
-        if not full.startswith(self._prefix_text):
-            raise RuntimeError("the chat template does not extend the memory prefix; use PromptMemory instead")
-        return full[len(self._prefix_text):]
+        return self._instruction_suffix(self.lm.render, self._prefix_text, instruction)
 
     def _ready_prefix(self) -> KVPrefix:
         self._require_ready()
@@ -82,7 +79,7 @@ class KVMemory(Memory):
         if "input_ids" not in tensors:  # saved without the cache: read the context again
             self._read()
             return
-        self._prefix_text = self.lm.render(self._messages(), generation_prompt=False)
+        self._prefix_text = self._prefix_prompt(self.lm.render)
         n_layers = sum(1 for name in tensors if name.startswith("keys."))
         device = self.lm.device
         self._prefix = KVPrefix(

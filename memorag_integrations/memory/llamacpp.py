@@ -61,17 +61,14 @@ class LlamaCppKVMemory(Memory):
         return {**super().config(), "backend": self.backend}
 
     def _read(self) -> None:
-        self._prefix_text = self.lm.render(self._messages(), generation_prompt=False)
+        self._prefix_text = self._prefix_prompt(self.lm.render)
         tokens = self.lm.tokenize(self._prefix_text)
         with self.lm.lock:
             self._kv = self.lm.read_prefix(tokens, owner=self)
         self._tokens = np.asarray(tokens, dtype=np.int32)
 
     def _suffix_tokens(self, instruction: str) -> list[int]:
-        full = self.lm.render([*self._messages(), {"role": "user", "content": instruction}])
-        if not full.startswith(self._prefix_text):
-            raise RuntimeError("the chat template does not extend the memory prefix; use PromptMemory instead")
-        return self.lm.tokenize(full[len(self._prefix_text):])
+        return self.lm.tokenize(self._instruction_suffix(self.lm.render, self._prefix_text, instruction))
 
     def _answer(self, suffix: list[int], max_new_tokens: int) -> Iterator[str]:
         """The answer after the prefix (the caller holds the lock)."""
@@ -118,7 +115,7 @@ class LlamaCppKVMemory(Memory):
             logger.warning("the saved KV cache has another layout (%s); reading the memory again", diffs)
             self._read()
             return
-        self._prefix_text = self.lm.render(self._messages(), generation_prompt=False)
+        self._prefix_text = self._prefix_prompt(self.lm.render)
         self._tokens = tensors["input_ids"].numpy().astype(np.int32)
         self._kv = tensors["kv_state"].numpy().tobytes()
         with self.lm.lock:  # fails here, not at the first query, if the bytes do not fit
