@@ -136,13 +136,17 @@ class MemoRAG:
     def clues(self, query: str = "", task: str | Task = "memorag") -> Clues | None:
         """What the memory writes for ``query`` under ``task``: clue spans and surrogate questions
         (``memorag``), key points (``summarize``), nothing (``qa``)."""
-        task, query, prompts = self.check_query(query, task)
-        outputs = [self.memory.generate(instruction, n) for instruction, n in self._memory_calls(task, query, prompts)]
-        return task.clues(outputs, query)
+        return self._clues(*self.check_query(query, task))
 
     async def aclues(self, query: str = "", task: str | Task = "memorag") -> Clues | None:
         """Async :meth:`clues`; the memory calls run concurrently."""
-        task, query, prompts = self.check_query(query, task)
+        return await self._aclues(*self.check_query(query, task))
+
+    def _clues(self, task: Task, query: str, prompts: PromptSet) -> Clues | None:
+        outputs = [self.memory.generate(instruction, n) for instruction, n in self._memory_calls(task, query, prompts)]
+        return task.clues(outputs, query)
+
+    async def _aclues(self, task: Task, query: str, prompts: PromptSet) -> Clues | None:
         calls = self._memory_calls(task, query, prompts)
         outputs = await asyncio.gather(*(self.memory.agenerate(instruction, n) for instruction, n in calls))
         return task.clues(list(outputs), query)
@@ -227,29 +231,31 @@ class MemoRAG:
         """Every step before the final generation: clues, retrieval and the prompt."""
         task, query, prompts = self.check_query(query, task)
         k = self._k(k)
-        timings: dict[str, float] = {}
         if not task.retrieves:
-            return Prepared(task, None, [], task.prompt(prompts, query, []), timings)
+            return self._prepared(task, query, prompts)
         t0 = time.perf_counter()
-        clues = self.clues(query, task)
+        clues = self._clues(task, query, prompts)
         t1 = time.perf_counter()
-        evidence = [self._evidence(h) for h in self.rank(query, clues, k=k)]
-        timings.update(expand=t1 - t0, retrieve=time.perf_counter() - t1)
-        return Prepared(task, clues, evidence, task.prompt(prompts, query, [e.text for e in evidence]), timings)
+        hits = self.rank(query, clues, k=k)
+        return self._prepared(task, query, prompts, clues, hits, expand=t1 - t0, retrieve=time.perf_counter() - t1)
 
     async def aprepare(self, query: str = "", task: str | Task = "memorag", *,
                        k: int | None = None) -> Prepared:
         """Async :meth:`prepare`."""
         task, query, prompts = self.check_query(query, task)
         k = self._k(k)
-        timings: dict[str, float] = {}
         if not task.retrieves:
-            return Prepared(task, None, [], task.prompt(prompts, query, []), timings)
+            return self._prepared(task, query, prompts)
         t0 = time.perf_counter()
-        clues = await self.aclues(query, task)
+        clues = await self._aclues(task, query, prompts)
         t1 = time.perf_counter()
-        evidence = [self._evidence(h) for h in await self.arank(query, clues, k=k)]
-        timings.update(expand=t1 - t0, retrieve=time.perf_counter() - t1)
+        hits = await self.arank(query, clues, k=k)
+        return self._prepared(task, query, prompts, clues, hits, expand=t1 - t0, retrieve=time.perf_counter() - t1)
+
+    def _prepared(self, task: Task, query: str, prompts: PromptSet, clues: Clues | None = None,
+                  hits: list[FusedHit] | None = None, **timings: float) -> Prepared:
+        """The evidence of ``hits`` and the task's prompt over it, with the steps' ``timings``."""
+        evidence = [self._evidence(h) for h in hits or []]
         return Prepared(task, clues, evidence, task.prompt(prompts, query, [e.text for e in evidence]), timings)
 
     # -- the steps' small parts --------------------------------------------------------------------
