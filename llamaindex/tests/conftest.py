@@ -1,14 +1,9 @@
 """Skip this folder, saying why, when the framework it tests is not installed."""
 
-import importlib.util
+from optional import folder_skip
 
-try:
-    MISSING = importlib.util.find_spec("llama_index.core") is None
-except ModuleNotFoundError:  # a parent package is missing too
-    MISSING = True
-REASON = "llamaindex/tests skipped: llama_index.core is not installed (pip install 'memorag-integrations[llamaindex]')"
-collect_ignore_glob = ["test_*.py"] if MISSING else []
+collect_ignore_glob, REASON = folder_skip("llama_index.core", "llamaindex", "llamaindex/tests")
 
 
 def pytest_report_header(config):
-    return REASON if MISSING else None
+    return REASON
