@@ -62,9 +62,14 @@ def _check_split(split: str) -> None:
         raise InvalidInputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
 
 
-def _half(rows: list, dev_size: int, split: str) -> list:
+def _half(rows: list, dev_size: int, split: str, text_key: str | None = None) -> list:
+    """The split's rows. With ``text_key``, held-out rows whose text is also a dev row's are left
+    out: L-Eval repeats some dev documents in its later rows, and held-out must be unseen."""
     _check_split(split)
-    return rows[:dev_size] if split == "dev" else rows[dev_size:]
+    if split == "dev":
+        return rows[:dev_size]
+    seen = {row[text_key] for row in rows[:dev_size]} if text_key else set()
+    return [row for row in rows[dev_size:] if not text_key or row[text_key] not in seen]
 
 
 # -- hotpot100 -----------------------------------------------------------------------------------
@@ -93,15 +98,17 @@ def load_hotpot(data: Path, split: str = "dev", *, limit: int | None = None,
     text, spans = pool_paragraphs(corpus)
     questions = [Question(r["qid"], r["question"], r["answers"],
                           [[("hotpot100", *spans[pid])] for pid in r["gold_pids"]]) for r in rows]
-    return Task(f"hotpot-{split}", [Document(text, "hotpot100")], questions)
+    # The whole pool is the same corpus for both splits, so it is memorized once.
+    name = "hotpot-pool" if distractors is None else f"hotpot-{split}"
+    return Task(name, [Document(text, "hotpot100")], questions)
 
 
 # -- L-Eval legal_contract_qa --------------------------------------------------------------------
 def load_legal(data: Path, split: str = "dev", *, docs: int | None = None, per_doc: int | None = None,
                shortest: bool = False) -> list[Task]:
-    """One task per contract, 0-11 (dev) or 12-22 (held-out); gold = the verbatim clause spans
-    (any one of them counts). ``shortest`` takes the ``docs`` shortest contracts of the split."""
-    chosen = _half(list(read_jsonl(data / "derived" / "leval_legal_contract_qa_docs.jsonl")), 12, split)
+    """One task per contract, 0-11 (dev) or 12-19 (held-out; 20-22 repeat dev contracts); gold = the
+    verbatim clause spans (any one of them counts). ``shortest`` takes the ``docs`` shortest contracts of the split."""
+    chosen = _half(list(read_jsonl(data / "derived" / "leval_legal_contract_qa_docs.jsonl")), 12, split, "text")
     if shortest:
         chosen = sorted(chosen, key=lambda d: len(d["text"]))
     chosen = chosen[:docs]
@@ -129,12 +136,14 @@ def _as_list(value: Any) -> list[str]:
 
 def load_review(data: Path, split: str = "dev", *, docs: int | None = None,
                 per_doc: int | None = None) -> list[Task]:
-    """One task per review collection (each is memorized on its own); no evidence gold."""
-    rows = _half(list(read_jsonl(data / "leval" / "review_summ.jsonl")), 12, split)[:docs]
-    offset = 0 if split == "dev" else 12
+    """One task per review collection, 0-11 (dev) or the held-out ones that are not dev copies
+    (12-19 and 21); each is memorized on its own; no evidence gold."""
+    rows = list(read_jsonl(data / "leval" / "review_summ.jsonl"))
+    for i, row in enumerate(rows):
+        row["index"] = i
     tasks = []
-    for i, row in enumerate(rows, offset):
-        doc_id = f"review_summ-{i}"
+    for row in _half(rows, 12, split, "input")[:docs]:
+        doc_id = f"review_summ-{row['index']}"
         pairs = list(zip(_as_list(row["instructions"]), _as_list(row["outputs"])))[:per_doc]
         questions = [Question(f"{doc_id}-q{j}", q, [a]) for j, (q, a) in enumerate(pairs)]
         tasks.append(Task(f"review-{doc_id}", [Document(row["input"], doc_id)], questions))

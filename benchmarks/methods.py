@@ -6,21 +6,39 @@ the same evidence budget of ``k`` chunks; only how the query is turned into sear
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from memorag_integrations import MemoRAG
+from memorag_integrations.pipeline import Steps, rank
 from memorag_integrations.prompts import format_evidence, get_prompts
 from memorag_integrations.schema import Chunk, Clues
 
 from benchmarks import peers
 
+# The ablation: each variant is the same clues (or none) under other pipeline steps, so it costs
+# only searches once the memory has written the clues. ``memorag`` is the engine as configured.
+VARIANTS: dict[str, tuple[str, Steps | None]] = {
+    "dense": ("none", Steps()),
+    "memorag": ("clues", None),  # None: the engine's own steps (the defaults)
+    "memorag_draft": ("clues+draft", None),
+    "memorag_plain": ("clues", Steps()),
+    "memorag_grounded": ("clues", Steps(grounding=0.5)),
+    "memorag_feedback": ("clues", Steps(feedback=1)),
+    "memorag_grounded_feedback": ("clues", Steps(grounding=0.5, feedback=1)),
+    "dense_feedback": ("none", Steps(feedback=1)),  # the second round without the memory: a control
+}
 CORE_METHODS = ("dense", "memorag", "memorag_draft", "qa", "full")
+ABLATION_METHODS = tuple(m for m in VARIANTS if m not in CORE_METHODS)
 PEER_METHODS = ("multiquery", "hyde", "fusion")
-ALL_METHODS = ("dense", "memorag", "memorag_draft", "multiquery", "hyde", "fusion", "qa", "full")
+ALL_METHODS = ("dense", "memorag", "memorag_draft", *ABLATION_METHODS, "multiquery", "hyde", "fusion", "qa", "full")
+DEFAULT_METHODS = tuple(m for m in ALL_METHODS if m not in ABLATION_METHODS)
 RETRIEVAL_FREE = ("qa", "full")  # they answer without a ranked chunk list
 PROMPTS = get_prompts("en")
 
@@ -34,63 +52,92 @@ class Outcome:
     retrieval_s: float = 0.0
     answer: str | None = None  # set by methods that answer without retrieval
     note: str = ""
+    model_calls: int = 0  # calls to a language model before retrieval
+
+
+class RecordedCalls:
+    """The memory's answers kept on disk beside a memorized corpus, keyed by instruction and budget.
+
+    Decoding is greedy, so a call made again gives the same text: a second run (or another variant)
+    replays it and is charged the seconds the first run measured, so the cost per query stays true."""
+
+    def __init__(self, generate: Callable[[str, int], str], path: Path | None) -> None:
+        self._generate, self.path = generate, path
+        self.calls: dict[str, dict] = {}
+        if path is not None and path.is_file():
+            self.calls = json.loads(path.read_text(encoding="utf-8"))
+        self.seconds = 0.0  # measured or replayed seconds of every call so far
+
+    def __call__(self, instruction: str, max_new_tokens: int = 256) -> str:
+        key = hashlib.sha256(f"{max_new_tokens}\0{instruction}".encode()).hexdigest()
+        if key not in self.calls:
+            t0 = time.perf_counter()
+            text = self._generate(instruction, max_new_tokens)
+            self.calls[key] = {"text": text, "seconds": round(time.perf_counter() - t0, 3)}
+            if self.path is not None:
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self.calls, ensure_ascii=False), encoding="utf-8")
+                tmp.replace(self.path)
+        self.seconds += self.calls[key]["seconds"]
+        return self.calls[key]["text"]
 
 
 class Methods:
     """The methods over one memorized engine. ``expand_tokens`` caps what any LLM writes to expand
-    a query (clues, peers' query variants, HyDE documents); ``answer_tokens`` caps answers."""
+    a query (clues, peers' query variants, HyDE documents); ``answer_tokens`` caps answers.
+    ``calls`` (a file) keeps the memory's answers so that a second run does not write them again."""
 
-    def __init__(self, engine: MemoRAG, k: int, *, expand_tokens: int, answer_tokens: int) -> None:
+    def __init__(self, engine: MemoRAG, k: int, *, expand_tokens: int, answer_tokens: int,
+                 calls: Path | None = None) -> None:
         self.engine, self.k = engine, k
         self.expand_tokens, self.answer_tokens = expand_tokens, answer_tokens
         engine.clue_tokens = expand_tokens
+        self.memory_calls = RecordedCalls(engine.memory.generate, calls)
+        engine.memory.generate = self.memory_calls  # type: ignore[method-assign]
         self._expansions: dict[str, tuple[Clues, float, str, float]] = {}
         self._peers: dict[str, object] = {}
 
     def run(self, name: str, query: str) -> Outcome:
+        if name in VARIANTS:
+            return self.variant(name, query)
         handlers: dict[str, Callable[[str], Outcome]] = {
-            "dense": self.dense, "memorag": self.memorag, "memorag_draft": self.memorag_draft, "qa": self.qa,
-            "full": self.full, "multiquery": self.multiquery, "hyde": self.hyde, "fusion": self.fusion,
+            "qa": self.qa, "full": self.full, "multiquery": self.multiquery, "hyde": self.hyde, "fusion": self.fusion,
         }
         return handlers[name](query)
 
     # -- core ------------------------------------------------------------------------------------
-    def _ranked(self, query: str, clues: Clues) -> list[Chunk]:
-        chunks = self.engine.retriever.chunks
-        return [chunks[e.chunk_id] for e in self.engine.retrieve(query, self.k, clues=clues)]
+    def variant(self, name: str, query: str) -> Outcome:
+        """``query`` with the clues the variant uses, ranked under its pipeline steps."""
+        source, steps = VARIANTS[name]
+        clues, spent, calls = Clues(), 0.0, 0
+        if source != "none":
+            clues, expand_s, draft, draft_s = self._expansion(query)
+            spent, calls = expand_s, 2
+            if source == "clues+draft":
+                clues = Clues(clues.spans, clues.surrogate_questions, draft or None)
+                spent, calls = spent + draft_s, 3
+        t0 = time.perf_counter()
+        hits = rank(self.engine.retriever, query, clues, k=self.k, fusion=self.engine.fusion,
+                    count_tokens=self.engine.generator.count_tokens, steps=steps or self.engine.steps)
+        return Outcome([h.item for h in hits], clues.queries(), spent + time.perf_counter() - t0, model_calls=calls)
 
     def dense(self, query: str) -> Outcome:
-        t0 = time.perf_counter()
-        chunks = self._ranked(query, Clues())
-        return Outcome(chunks, [], time.perf_counter() - t0)
+        return self.variant("dense", query)
 
     def _expansion(self, query: str) -> tuple[Clues, float, str, float]:
         """Clues (spans + surrogate questions) and the memory's draft answer, written once per query
-        and shared by ``memorag``, ``memorag_draft`` and ``qa`` (the draft is the memory-only answer)."""
+        and shared by every variant and ``qa`` (the draft is the memory-only answer)."""
         if query not in self._expansions:
-            t0 = time.perf_counter()
+            t0 = self.memory_calls.seconds
             clues = self.engine.expand(query)
-            t1 = time.perf_counter()
+            t1 = self.memory_calls.seconds
             draft = self.engine.memory.generate(PROMPTS.memory_answer.format(query=query), self.expand_tokens)
-            self._expansions[query] = (clues, t1 - t0, draft.strip(), time.perf_counter() - t1)
+            self._expansions[query] = (clues, t1 - t0, draft.strip(), self.memory_calls.seconds - t1)
         return self._expansions[query]
-
-    def memorag(self, query: str) -> Outcome:
-        clues, expand_s, _, _ = self._expansion(query)
-        t0 = time.perf_counter()
-        chunks = self._ranked(query, clues)
-        return Outcome(chunks, clues.queries(), expand_s + time.perf_counter() - t0)
-
-    def memorag_draft(self, query: str) -> Outcome:
-        clues, expand_s, draft, draft_s = self._expansion(query)
-        full = Clues(clues.spans, clues.surrogate_questions, draft or None)
-        t0 = time.perf_counter()
-        chunks = self._ranked(query, full)
-        return Outcome(chunks, full.queries(), expand_s + draft_s + time.perf_counter() - t0)
 
     def qa(self, query: str) -> Outcome:
         _, _, draft, draft_s = self._expansion(query)
-        return Outcome(answer=draft, retrieval_s=draft_s)
+        return Outcome(answer=draft, retrieval_s=draft_s, model_calls=1)
 
     def full(self, query: str) -> Outcome:
         """The whole corpus as the only passage, when it fits the generator's window."""
@@ -122,7 +169,7 @@ class Methods:
         docs = retriever.invoke(query)[: self.k]
         elapsed = time.perf_counter() - t0
         written = [q for q in retriever.retriever.seen if q != query]
-        return Outcome([self._chunk(d.metadata[peers.CHUNK_ID]) for d in docs], written, elapsed)
+        return Outcome([self._chunk(d.metadata[peers.CHUNK_ID]) for d in docs], written, elapsed, model_calls=1)
 
     def hyde(self, query: str) -> Outcome:
         """LlamaIndex's HyDEQueryTransform; its embedding strings are averaged as LlamaIndex's
@@ -140,7 +187,7 @@ class Methods:
         mean = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
         _, ids = self.engine.retriever.index.search(mean, self.k)
         chunks = [self._chunk(i) for i in ids[0] if i >= 0]
-        return Outcome(chunks, [s for s in strings if s != query], time.perf_counter() - t0)
+        return Outcome(chunks, [s for s in strings if s != query], time.perf_counter() - t0, model_calls=1)
 
     def fusion(self, query: str) -> Outcome:
         """LlamaIndex's QueryFusionRetriever: 3 generated queries + the original, reciprocal-rank fused."""
@@ -158,7 +205,7 @@ class Methods:
         nodes = retriever.retrieve(query)[: self.k]
         elapsed = time.perf_counter() - t0
         return Outcome([self._chunk(n.node.metadata[peers.CHUNK_ID]) for n in nodes],
-                       [q for q in base.seen if q != query], elapsed)
+                       [q for q in base.seen if q != query], elapsed, model_calls=1)
 
     # -- answers ---------------------------------------------------------------------------------
     def answer(self, query: str, chunks: list[Chunk]) -> str:

@@ -25,6 +25,9 @@ def write(result: dict[str, Any], folder: Path, *, tag: str) -> list[Path]:
     png = folder / f"{tag}.png"
     if (plot_latency if result.get("suite") == "speed" else plot_recall)(result, png, tag):
         paths.append(png)
+    versus_png = folder / f"{tag}-vs-dense.png"
+    if plot_versus(result, versus_png, tag):
+        paths.append(versus_png)
     return paths
 
 
@@ -56,6 +59,9 @@ def markdown(result: dict[str, Any], tag: str) -> str:
         parts.append(speed_table(result))
     else:
         parts.append(table(result["summary"]))
+        if result.get("versus_dense"):
+            parts += ["", "Against dense retrieval, question by question (mean difference, paired bootstrap 95% "
+                          "interval, wins / ties / losses):", "", versus_table(result["versus_dense"])]
         for key in ("by_haystack_words", "by_depth"):
             if key in result:
                 parts += ["", f"recall_any@5 {key.replace('_', ' ')}:", "", group_table(result[key])]
@@ -63,6 +69,22 @@ def markdown(result: dict[str, Any], tag: str) -> str:
                   f"torch {env.get('torch')}; load average {env.get('load_average_1_5_15')} at {env.get('date')}; "
                   f"wall {result.get('wall_s')} s.", ""]
     return "\n".join(parts)
+
+
+def versus_table(versus: dict[str, dict[str, dict[str, float]]]) -> str:
+    """One row per method, one column per compared score: ``+0.040 [-0.02, +0.10] 5/40/3``."""
+    fields = list(dict.fromkeys(f for row in versus.values() for f in row))
+    heads = {key: head for key, head in COLUMNS}
+    lines = ["| method | " + " | ".join(heads.get(f, f) for f in fields) + " |",
+             "| --- | " + " | ".join("---:" for _ in fields) + " |"]
+    for method, row in versus.items():
+        cells = [_versus_cell(row[f]) if f in row else "–" for f in fields]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _versus_cell(c: dict[str, float]) -> str:
+    return f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] {c['wins']}/{c['ties']}/{c['losses']}"
 
 
 def group_table(groups: dict[str, dict[str, float]]) -> str:
@@ -157,6 +179,39 @@ def _plot_answers(result: dict[str, Any], path: Path, title: str) -> bool:
     ax.set_ylabel("answer score")
     ax.set_title(f"{title}: answer quality per method")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_versus(result: dict[str, Any], path: Path, title: str) -> bool:
+    """Each method's mean difference from dense with its 95% interval, one panel per score; False
+    when nothing was compared."""
+    versus = result.get("versus_dense") or {}
+    fields = list(dict.fromkeys(f for row in versus.values() for f in row))
+    if not fields:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(versus)
+    heads = dict(COLUMNS)
+    fig, axes = plt.subplots(1, len(fields), figsize=(3.6 * len(fields) + 1, 0.45 * len(methods) + 1.6),
+                             squeeze=False, sharey=True)
+    for ax, f in zip(axes[0], fields):
+        for y, m in enumerate(methods):
+            c = versus[m].get(f)
+            if c:
+                ax.errorbar(c["diff"], y, xerr=[[c["diff"] - c["low"]], [c["high"] - c["diff"]]], fmt="o",
+                            color="tab:green" if c["low"] > 0 else "tab:red" if c["high"] < 0 else "tab:gray")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(f"{heads.get(f, f)} minus dense", fontsize=9)
+        ax.set_yticks(range(len(methods)), methods, fontsize=8)
+    n = max(c["n"] for row in versus.values() for c in row.values())
+    fig.suptitle(f"{title}: difference from dense, paired bootstrap 95% interval (n={n})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

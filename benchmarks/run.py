@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import data as datasets
 from benchmarks import metrics
-from benchmarks.methods import ALL_METHODS, RETRIEVAL_FREE, Methods
+from benchmarks.methods import ABLATION_METHODS, ALL_METHODS, DEFAULT_METHODS, RETRIEVAL_FREE, Methods
 from memorag_integrations import defaults
 
 SUITES = ("hotpot", "legal", "review", "needle", "nqopen", "speed")
@@ -38,10 +38,10 @@ class Settings:
     quick: bool = True
     split: str = "dev"
     model: str = "smollm2"
-    methods: tuple[str, ...] = ALL_METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     k: int = 5  # evidence budget (chunks) given to the answering model, the same for every method
     depth: int = 10  # chunks ranked per method, for recall@1..10
-    expand_tokens: int = 32
+    expand_tokens: int = defaults.CLUE_TOKENS  # the memory's clue budget: the engine's own default
     answer_tokens: int = 24
     answers: bool = True
     chunk_tokens: int = 200
@@ -57,18 +57,21 @@ class Settings:
                 "gist_tokens": self.gist_tokens}
 
 
-# Subset sizes. Quick fits in about 10 minutes on a 2-core CPU (answers only where they are the point).
-# Full is sized to about an hour there with cold caches. Memorizing dominates: the whole 975-paragraph
-# hotpot pool takes ~11 minutes, the speed suite's 10k/30k/90k documents ~28 minutes for two
-# backends, so the question counts stay small; a second run loads the memorized corpora and is much
-# faster. "answers": False turns answer generation off for that suite.
+# Subset sizes. Quick fits in about 10 minutes on a 2-core CPU (answers only where they are the point)
+# and is a smoke test. Full is sized so that a paired difference between two methods can show: every
+# hotpot question of the split over the whole 975-paragraph pool, the six shortest contracts of the
+# split with all their questions, four review collections with six questions each, the 6k- and
+# 25k-word needle haystacks at every depth. Evidence is what these runs score, so hotpot and legal
+# generate no answers (review has no evidence gold: its answers are the measure). "answers": False
+# turns answer generation off for that suite.
 QUICK = {"hotpot": {"limit": 4, "distractors": 40}, "legal": {"docs": 1, "per_doc": 2, "shortest": True,
                                                                  "answers": False},
          "review": {"docs": 1, "per_doc": 1}, "needle": {"max_words": 7000, "depths": (0.0,)},
          "nqopen": {"limit": 300}}
-FULL = {"hotpot": {"limit": 8, "distractors": None}, "legal": {"docs": 1, "per_doc": 3, "shortest": False},
-        "review": {"docs": 1, "per_doc": 3},
-        "needle": {"max_words": 30_000, "depths": (0.5,), "sweep_words": 7000},  # 6k words: every depth
+FULL = {"hotpot": {"limit": None, "distractors": None, "answers": False},
+        "legal": {"docs": 6, "per_doc": None, "shortest": True, "answers": False},
+        "review": {"docs": 4, "per_doc": 6},
+        "needle": {"max_words": 30_000, "depths": None},
         "nqopen": {"limit": None}}
 
 
@@ -128,9 +131,10 @@ def load_generator(model: str):
 
 def cache_folder(task: datasets.Task, settings: Settings) -> Path:
     from memorag_integrations.models import cache_dir
-    from memorag_integrations.prompts import PROMPT_VERSION
+    from memorag_integrations.prompts import ENGLISH
 
-    key = json.dumps({**settings.memory_key(), "corpus": task.content_hash(), "prompts": PROMPT_VERSION},
+    prompts = hashlib.sha256(ENGLISH.memory_fingerprint().encode()).hexdigest()[:12]
+    key = json.dumps({**settings.memory_key(), "corpus": task.content_hash(), "prompts": prompts},
                      sort_keys=True)
     return cache_dir() / "bench-corpora" / f"{task.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
@@ -164,7 +168,8 @@ def spans(chunks) -> list[tuple[str, int, int]]:
 def score_question(q: datasets.Question, outcome, answer: str | None, ks: tuple[int, ...], *,
                    ranked: bool) -> dict[str, Any]:
     """One method's record for one question: retrieved spans, recall@k, answer metrics."""
-    record: dict[str, Any] = {"retrieval_s": round(outcome.retrieval_s, 3), "queries": outcome.queries}
+    record: dict[str, Any] = {"retrieval_s": round(outcome.retrieval_s, 3), "model_calls": outcome.model_calls,
+                              "queries": outcome.queries}
     if outcome.note:
         record["note"] = outcome.note
     if ranked:
@@ -194,7 +199,8 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
         corpora.append({"task": task.name, "chunks": len(engine.retriever.chunks), "memorize_s": memorize_s,
                         "memory_gists": len(engine.memory.gists)})
         methods = Methods(engine, settings.depth, expand_tokens=settings.expand_tokens,
-                          answer_tokens=settings.answer_tokens)
+                          answer_tokens=settings.answer_tokens,
+                          calls=cache_folder(task, settings).with_suffix(".calls.json"))
         for q in task.questions:
             record = {"qid": q.qid, "question": q.question, "answers": q.answers, "info": q.info, "methods": {}}
             for name in settings.methods:
@@ -216,8 +222,28 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
             questions.append(record)
             if on_question is not None:
                 on_question({"suite": suite, "corpora": corpora, "questions": questions,
-                             "summary": summarize(questions), "partial": True})
-    return {"suite": suite, "corpora": corpora, "questions": questions, "summary": summarize(questions)}
+                             "summary": summarize(questions), "versus_dense": versus(questions), "partial": True})
+    return {"suite": suite, "corpora": corpora, "questions": questions, "summary": summarize(questions),
+            "versus_dense": versus(questions)}
+
+
+# The scores compared question by question against dense retrieval, when a suite has them.
+PAIRED_FIELDS = ("recall_all@5", "recall_any@5", "recall_all@10", "rougeL", "f1")
+
+
+def versus(questions: list[dict[str, Any]], baseline: str = "dense") -> dict[str, dict[str, dict[str, float]]]:
+    """For each method and each of :data:`PAIRED_FIELDS`: its mean difference from ``baseline`` over
+    the questions both answered, a paired bootstrap 95% interval, and wins / ties / losses."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    methods = dict.fromkeys(m for r in questions for m in r["methods"] if m != baseline)
+    for method in methods:
+        for field_name in PAIRED_FIELDS:
+            pairs = [(r["methods"][method][field_name], r["methods"][baseline][field_name]) for r in questions
+                     if field_name in r["methods"].get(method, {}) and field_name in r["methods"].get(baseline, {})]
+            if pairs:
+                ours, theirs = zip(*pairs)
+                out.setdefault(method, {})[field_name] = metrics.paired_bootstrap(ours, theirs)
+    return out
 
 
 def summarize(questions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -326,16 +352,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", choices=datasets.SPLITS, default="dev")
     parser.add_argument("--data", type=Path, default=datasets.DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--model", choices=MODELS, default="smollm2")
-    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(ALL_METHODS))
+    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(DEFAULT_METHODS))
+    parser.add_argument("--ablation", action="store_true",
+                        help="add the ablation variants (each pipeline step alone) to the methods")
     parser.add_argument("--k", type=int, default=defaults.K, help="evidence budget in chunks for the answer")
     parser.add_argument("--no-answers", action="store_true", help="retrieval metrics only (no answer generation)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    settings = Settings(quick=args.quick, split=args.split, model=args.model, methods=tuple(args.methods), k=args.k,
+    methods = tuple(dict.fromkeys([*args.methods, *(ABLATION_METHODS if args.ablation else ())]))
+    settings = Settings(quick=args.quick, split=args.split, model=args.model, methods=methods, k=args.k,
                         answers=not args.no_answers, sizes=QUICK if args.quick else FULL)
     if not args.quick:
-        settings.expand_tokens, settings.answer_tokens = 96, 64
+        settings.answer_tokens = 64
     if args.model != "smollm2":
         settings.max_memory_tokens = PRESET_MEMORY_TOKENS
     # Speed first: its gists of the pool's first 90k tokens then serve the hotpot suite's memory.

@@ -32,3 +32,9 @@ def memory_budget(context_window: int, max_memory_tokens: int | None = None) -> 
     """Tokens the memory may hold in a model of ``context_window`` tokens."""
     room = max(512, context_window - ANSWER_RESERVE)
     return room if max_memory_tokens is None else min(max_memory_tokens, room)
+
+# The pipeline's optional steps (see pipeline.Steps); chosen on the dev benchmarks and confirmed on
+# held-out (benchmarks/README.md): clues kept when their best hit holds this share of their new
+# words, and how many of the first round's best hits join the query for a second search.
+GROUNDING: float | None = None
+FEEDBACK = 0

@@ -16,7 +16,7 @@ from memorag_integrations.documents import as_documents
 from memorag_integrations.errors import CorruptStoreError, InvalidInputError, NotMemorizedError
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.pipeline import Fusion, arank, check_k, rank
+from memorag_integrations.pipeline import Fusion, Steps, arank, check_k, rank
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.retriever import DenseRetriever
@@ -64,6 +64,8 @@ class MemoRAG:
         use_draft: bool = False,
         query_weight: float | None = None,
         rrf_k: int = DEFAULT_RRF_K,
+        grounding: float | None = defaults.GROUNDING,
+        feedback: int = defaults.FEEDBACK,
         clue_tokens: int = defaults.CLUE_TOKENS,
         answer_tokens: int = defaults.ANSWER_TOKENS,
         progress: bool = True,
@@ -80,6 +82,8 @@ class MemoRAG:
         self.use_draft = use_draft
         self.query_weight = query_weight
         self.rrf_k = rrf_k
+        self.grounding = grounding
+        self.feedback = feedback
         self.clue_tokens = clue_tokens
         self.answer_tokens = answer_tokens
         self.progress = progress
@@ -178,17 +182,21 @@ class MemoRAG:
         """The fused, budgeted hits of ``query`` and its ``clues`` from ``searcher`` (default: the
         engine's index). Each hit's ``item`` is the searcher's own (a :class:`Chunk` here)."""
         return rank(self._searcher(searcher), query, clues, k=self._k(k), fusion=self.fusion,
-                    count_tokens=self.generator.count_tokens, fetch_k=fetch_k)
+                    count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps)
 
     async def arank(self, query: str, clues: Clues | None, *, k: int | None = None,
                     searcher: Searcher | None = None, fetch_k: int | None = None) -> list[FusedHit]:
         """Async :meth:`rank`: the searches go through the searcher's ``asearch``."""
         return await arank(self._searcher(searcher), query, clues, k=self._k(k), fusion=self.fusion,
-                           count_tokens=self.generator.count_tokens, fetch_k=fetch_k)
+                           count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps)
 
     @property
     def fusion(self) -> Fusion:
         return Fusion(self.query_weight, self.rrf_k, self.token_budget)
+
+    @property
+    def steps(self) -> Steps:
+        return Steps(self.grounding, self.feedback)
 
     # -- answering ---------------------------------------------------------------------------------
     def answer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,

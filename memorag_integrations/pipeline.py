@@ -1,7 +1,9 @@
 """The one query pipeline after the memory has written its clues.
 
 plan the searches (the query and every clue) -> search them all at once (any :class:`Searcher`,
-sync or async) -> fuse by weighted reciprocal rank -> cut to ``k`` and the token budget.
+sync or async) -> drop the clues their own hits do not support (``Steps.grounding``) -> optionally
+a second round: the query with the first round's best evidence searches once more
+(``Steps.feedback``) -> fuse by weighted reciprocal rank -> cut to ``k`` and the token budget.
 
 The engine and both adapters retrieve through :func:`rank` / :func:`arank`; a new step (a
 reranker, a second round, a document filter) is added here once.
@@ -16,6 +18,7 @@ from memorag_integrations.defaults import fetch_count
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.retrieval.fusion import (DEFAULT_RRF_K, FusedHit, cut_to_budget, query_weights,
                                                    reciprocal_rank_fusion)
+from memorag_integrations.retrieval.grounding import support
 from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Clues
 
@@ -28,6 +31,22 @@ class Fusion:
     query_weight: float | None = None
     rrf_k: int = DEFAULT_RRF_K
     token_budget: int | None = None
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The optional steps around fusion.
+
+    ``grounding``: a clue is searched only when at least this share of its new content words (those
+    not in the query) occur in its own best hit; None keeps every clue. ``feedback``: a second round
+    in which the query, followed by the text of the first round's best ``feedback`` hits, is one more
+    search (it finds what the first evidence leads to: the other half of a two-hop question); 0 turns
+    it off. Its hits weigh ``feedback_weight`` in the fusion.
+    """
+
+    grounding: float | None = None
+    feedback: int = 0
+    feedback_weight: float = 1.0
 
 
 def check_k(k: object, name: str = "k") -> int:
@@ -43,29 +62,68 @@ def plan_searches(query: str, clues: Clues | None) -> list[str]:
     return list(dict.fromkeys(q.strip() for q in items if q and q.strip()))
 
 
-def fuse(query: str, searches: Sequence[str], results: Sequence[Sequence[Hit]], *, k: int, fusion: Fusion,
-         text_of: Callable[[object], str], count_tokens: Callable[[str], int]) -> list[FusedHit]:
+def fuse(query: str, searches: Sequence[str], results: Sequence[Sequence[Hit]], *, k: int | None, fusion: Fusion,
+         text_of: Callable[[object], str], count_tokens: Callable[[str], int],
+         extra_weights: Sequence[float] = ()) -> list[FusedHit]:
     """One ranked list from the searches' hits: weighted RRF, then the best ``k`` within the budget.
 
-    Each fused hit keeps the queries that found it and its score from each."""
-    rankings = [(q, list(hits)) for q, hits in zip(searches, results)]
-    fused = reciprocal_rank_fusion(rankings, weights=query_weights(searches, query.strip(), fusion.query_weight),
-                                   rrf_k=fusion.rrf_k)
+    The last ``len(extra_weights)`` searches (a second round's) weigh what is given; the others as
+    :func:`query_weights` says. Each fused hit keeps the queries that found it and its score from each.
+    """
+    first = len(searches) - len(extra_weights)
+    weights = [*query_weights(searches[:first], query.strip(), fusion.query_weight), *extra_weights]
+    fused = reciprocal_rank_fusion(list(zip(searches, results)), weights=weights, rrf_k=fusion.rrf_k)
     return cut_to_budget(fused, k=k, token_budget=fusion.token_budget,
                          count_tokens=lambda h: count_tokens(text_of(h.item)))
 
 
+def grounded(query: str, searches: list[str], results: list[list[Hit]], threshold: float | None,
+             text_of: Callable[[object], str]) -> tuple[list[str], list[list[Hit]]]:
+    """The searches (and their hits) left once clues that their own best hit does not support are
+    dropped; the query always stays."""
+    if threshold is None:
+        return searches, results
+    kept = [(q, hits) for q, hits in zip(searches, results)
+            if q == query or (hits and support(q, text_of(hits[0].item), exclude=query) >= threshold)]
+    return [q for q, _ in kept], [hits for _, hits in kept]
+
+
+def feedback_searches(query: str, searches: list[str], results: list[list[Hit]], *, steps: Steps,
+                      fusion: Fusion, text_of: Callable[[object], str]) -> list[str]:
+    """The second round's search: the query and the text of the first round's best hits."""
+    if not steps.feedback:
+        return []
+    top = fuse(query, searches, results, k=steps.feedback, fusion=Fusion(fusion.query_weight, fusion.rrf_k),
+               text_of=text_of, count_tokens=len)
+    if not top:
+        return []
+    return ["\n\n".join([query, *(text_of(h.item).strip() for h in top)])]
+
+
 def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
-         count_tokens: Callable[[str], int], fetch_k: int | None = None) -> list[FusedHit]:
+         count_tokens: Callable[[str], int], fetch_k: int | None = None, steps: Steps = Steps()) -> list[FusedHit]:
     """The evidence for ``query`` and its ``clues`` from ``searcher``, best first."""
+    fetch = fetch_k or fetch_count(k)
     searches = plan_searches(query, clues)
-    results = searcher.search(searches, fetch_k or fetch_count(k))
-    return fuse(query, searches, results, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens)
+    searches, results = grounded(query, searches, searcher.search(searches, fetch), steps.grounding,
+                                 searcher.text_of)
+    extra = feedback_searches(query, searches, results, steps=steps, fusion=fusion, text_of=searcher.text_of)
+    if extra:
+        results += searcher.search(extra, fetch)
+    return fuse(query, searches + extra, results, k=k, fusion=fusion, text_of=searcher.text_of,
+                count_tokens=count_tokens, extra_weights=[steps.feedback_weight] * len(extra))
 
 
 async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
-                count_tokens: Callable[[str], int], fetch_k: int | None = None) -> list[FusedHit]:
+                count_tokens: Callable[[str], int], fetch_k: int | None = None,
+                steps: Steps = Steps()) -> list[FusedHit]:
     """Async :func:`rank`: the searches go through the searcher's own ``asearch``."""
+    fetch = fetch_k or fetch_count(k)
     searches = plan_searches(query, clues)
-    results = await searcher.asearch(searches, fetch_k or fetch_count(k))
-    return fuse(query, searches, results, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens)
+    searches, results = grounded(query, searches, await searcher.asearch(searches, fetch), steps.grounding,
+                                 searcher.text_of)
+    extra = feedback_searches(query, searches, results, steps=steps, fusion=fusion, text_of=searcher.text_of)
+    if extra:
+        results += await searcher.asearch(extra, fetch)
+    return fuse(query, searches + extra, results, k=k, fusion=fusion, text_of=searcher.text_of,
+                count_tokens=count_tokens, extra_weights=[steps.feedback_weight] * len(extra))

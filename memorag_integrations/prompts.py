@@ -5,10 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Bumped whenever a prompt changes, so cached gists made with older prompts are not reused.
-PROMPT_VERSION = "1"
-
-
 @dataclass(frozen=True)
 class PromptSet:
     """All prompts of one language. Placeholders: {context}, {text}, {query}, {evidence}."""
@@ -24,6 +20,11 @@ class PromptSet:
     answer: str
     summary: str
     no_evidence: str
+
+    def memory_fingerprint(self) -> str:
+        """The prompts that shape what a memory holds (reading and gisting), not how it is queried:
+        caches of memorized text key on this, so a new query prompt does not discard them."""
+        return "\0".join((self.language, self.context, self.ack, self.gist))
 
 
 ENGLISH = PromptSet(

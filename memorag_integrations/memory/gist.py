@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.models import cache_dir
-from memorag_integrations.prompts import PROMPT_VERSION, PromptSet
+from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.chunking import chunk_text
 from memorag_integrations.schema import Document
 
@@ -161,7 +161,7 @@ class Compressor:
         return [Gist(s.doc_id, s.start, s.end, level, str(r)) for s, r in zip(sections, results)]
 
     def _key(self, text: str, prompts: PromptSet) -> str:
-        ident = f"{self.generator.identity}|{PROMPT_VERSION}|{prompts.language}|{self.gist_tokens}|{text}"
+        ident = f"{self.generator.identity}|{prompts.gist}|{prompts.language}|{self.gist_tokens}|{text}"
         return hashlib.sha256(ident.encode("utf-8")).hexdigest()
 
 

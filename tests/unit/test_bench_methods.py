@@ -13,7 +13,7 @@ from fakes import HashEmbedder, ScriptedGenerator
 
 from benchmarks import run as bench_run  # noqa: E402
 from benchmarks.data import Question, Task  # noqa: E402
-from benchmarks.methods import ALL_METHODS, Methods  # noqa: E402
+from benchmarks.methods import ALL_METHODS, DEFAULT_METHODS, VARIANTS, Methods  # noqa: E402
 from memorag_integrations import Document, MemoRAG  # noqa: E402
 from memorag_integrations.memory.prompt import PromptMemory  # noqa: E402
 from memorag_integrations.retrieval.retriever import DenseRetriever  # noqa: E402
@@ -53,8 +53,10 @@ def test_every_ranking_method_returns_engine_chunks_within_budget(engine, name):
     assert 1 <= len(ids) <= 3 and len(set(ids)) == len(ids)
     assert all(engine.retriever.chunks[i] == c for i, c in zip(ids, outcome.chunks))
     assert outcome.retrieval_s >= 0
-    if name != "dense":  # every expanding method shows what its model wrote
-        assert outcome.queries and QUERY not in outcome.queries
+    if VARIANTS.get(name, ("model",))[0] != "none":  # every expanding method shows what its model wrote
+        assert outcome.queries and QUERY not in outcome.queries and outcome.model_calls >= 1
+    else:
+        assert outcome.model_calls == 0
 
 
 def test_memorag_uses_the_memory_clues_and_draft(engine):
@@ -88,7 +90,7 @@ def test_run_tasks_scores_every_method_and_caches_the_corpus(tmp_path, monkeypat
     assert (folder / "manifest.json").is_file()
     assert json.loads(folder.with_suffix(".json").read_text())["memorize_s"] > 0
     record = first["questions"][0]["methods"]
-    assert set(record) == set(ALL_METHODS)
+    assert set(record) == set(DEFAULT_METHODS)
     assert record["memorag"]["recall_any@3"] == 1.0 and "recall_any@3" not in record["qa"]
     assert record["qa"]["answer"] == "draft: 1969" and record["dense"]["answer"].startswith("ANSWER")
     assert first["summary"]["memorag"]["n"] == 1
@@ -97,5 +99,22 @@ def test_run_tasks_scores_every_method_and_caches_the_corpus(tmp_path, monkeypat
         raise AssertionError("the cached corpus should have been loaded")
 
     monkeypatch.setattr(MemoRAG, "memorize", memorize_again)
+    written = len(models.generator.calls)
     second = bench_run.run_tasks("unit", [task], models, settings, answers=True)
     assert second["summary"]["memorag"]["recall_any@3"] == first["summary"]["memorag"]["recall_any@3"]
+    # The memory's clues were replayed from disk (no memory call ran again), charged their first seconds.
+    new = models.generator.calls[written:]
+    assert not [c for c in new if c.startswith(("Question:", "Answer briefly"))]
+    assert second["questions"][0]["methods"]["memorag"]["queries"] == record["memorag"]["queries"]
+    recorded = json.loads(folder.with_suffix(".calls.json").read_text())
+    assert len(recorded) == 3 and {"text", "seconds"} <= set(next(iter(recorded.values())))
+    assert second["versus_dense"]["memorag"]["recall_any@5"]["n"] == 1
+
+
+def test_ablation_variants_share_one_expansion_and_differ_only_in_steps(engine):
+    methods = Methods(engine, 3, expand_tokens=16, answer_tokens=16)
+    outcomes = {name: methods.run(name, QUERY) for name in VARIANTS}
+    memory_calls = [c for c in engine.generator.calls if c.startswith(("Question:", "Answer briefly"))]
+    assert len(memory_calls) == 3
+    assert outcomes["memorag_plain"].queries == outcomes["memorag_grounded"].queries == outcomes["memorag"].queries
+    assert outcomes["dense_feedback"].queries == [] and outcomes["dense_feedback"].model_calls == 0

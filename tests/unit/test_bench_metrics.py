@@ -57,3 +57,18 @@ def test_rouge_l_is_the_lcs_f_measure():
 def test_mean_of_nothing_is_none():
     assert metrics.mean([]) is None
     assert metrics.mean([1.0, 0.0]) == 0.5
+
+
+def test_paired_bootstrap_gives_the_mean_difference_an_interval_and_the_counts():
+    better = [1.0] * 30 + [0.0] * 20
+    worse = [0.0] * 10 + [1.0] * 20 + [0.0] * 20  # 10 wins, 40 ties
+    out = metrics.paired_bootstrap(better, worse)
+    assert out["diff"] == 0.2 and (out["wins"], out["ties"], out["losses"], out["n"]) == (10, 40, 0, 50)
+    assert 0.0 < out["low"] < 0.2 < out["high"] <= 0.4
+    assert metrics.paired_bootstrap(better, worse) == out  # seeded: the same report every time
+    same = metrics.paired_bootstrap(worse, worse)
+    assert same["diff"] == same["low"] == same["high"] == 0.0
+    mixed = metrics.paired_bootstrap([1.0, 0.0] * 10, [0.0, 1.0] * 10)
+    assert mixed["low"] < 0 < mixed["high"]
+    with pytest.raises(ValueError):
+        metrics.paired_bootstrap([1.0], [])

@@ -4,7 +4,7 @@ import json
 
 
 from benchmarks import report  # noqa: E402
-from benchmarks.run import by_group, summarize  # noqa: E402
+from benchmarks.run import by_group, summarize, versus  # noqa: E402
 
 ENV = {"machine": "x86_64", "cpus": 2, "python": "3.11", "torch": "2", "load_average_1_5_15": [1.0, 1.0, 1.0],
        "date": "today"}
@@ -21,6 +21,19 @@ def questions():
             "memorag": {"recall_any@5": 1.0, "recall_all@5": 0.0, "f1": 0.0, "retrieval_s": 4.0},
             "qa": {"f1": 1.0, "retrieval_s": 3.0}}},
     ]
+
+
+def test_versus_compares_each_method_with_dense_question_by_question(tmp_path):
+    table = versus(questions())
+    assert set(table) == {"memorag", "qa"} and set(table["qa"]) == {"f1"}  # only what both have
+    assert table["memorag"]["recall_all@5"]["diff"] == 0.5 and table["memorag"]["recall_all@5"]["wins"] == 1
+    assert table["memorag"]["recall_any@5"]["ties"] == 1 and table["memorag"]["f1"]["diff"] == 0.25
+    result = {"suite": "hotpot", "questions": questions(), "summary": summarize(questions()),
+              "versus_dense": table, "environment": ENV}
+    paths = report.write(result, tmp_path, tag="t")
+    md = paths[1].read_text()
+    assert "Against dense retrieval" in md and "| memorag | +0.500 [" in md and "1/1/0" in md
+    assert paths[-1].name == "t-vs-dense.png" and paths[-1].read_bytes()[:4] == b"\x89PNG"
 
 
 def test_summarize_means_numeric_fields_per_method():

@@ -5,7 +5,8 @@ from fakes import HashEmbedder, ScriptedGenerator
 
 from memorag_integrations import Clues, Document, EmptyQueryError, InvalidInputError, MemoRAG, PromptMemory
 from memorag_integrations.defaults import fetch_count, memory_budget
-from memorag_integrations.pipeline import Fusion, arank, check_k, plan_searches, rank
+from memorag_integrations.pipeline import Fusion, Steps, arank, check_k, plan_searches, rank
+from memorag_integrations.retrieval.grounding import content_words, support
 from memorag_integrations.prompts import get_prompts
 from memorag_integrations.retrieval.chunking import Chunker, regex_offsets
 from memorag_integrations.retrieval.retriever import DenseRetriever
@@ -60,6 +61,57 @@ async def test_arank_uses_the_searchers_own_async_search():
     searcher = ListSearcher(ITEMS)
     hits = await arank(searcher, "launch", Clues(["crew"]), k=2, fusion=Fusion(), count_tokens=len, fetch_k=3)
     assert len(hits) == 2 and searcher.calls == [("async", ["launch", "crew"], 3)]
+
+
+def test_support_counts_the_clues_new_content_words_found_in_the_text():
+    assert content_words("What is the answer to this question?") == set()
+    assert support("Please ask your next question.", "the launch was in 1969") == 0.0
+    assert support("the launch was in 1969", "The launch was in 1969.") == 1.0
+    assert support("launch of Apollo in 1969", "the launch was in 1969") == 2 / 3
+    # Words the clue shares with the query say nothing about whether the text was read.
+    assert support("Apollo launch in 1972", "the launch pad", exclude="When was the Apollo launch?") == 0.0
+    assert support("发射于1969年", "发射时间是1969年") == 1.0
+
+
+def test_grounding_drops_the_clues_their_own_best_hit_does_not_support():
+    searcher = ListSearcher(ITEMS)
+    steps = Steps(grounding=0.5)
+    invented = "the crew won the cup in rain"  # its best hit ("the crew of three") lacks most of its words
+    kept = rank(searcher, "launch", Clues([invented, "launch pad in Florida"]), k=4, fusion=Fusion(),
+                count_tokens=len, steps=steps)
+    assert all(invented not in h.matched_queries for h in kept)
+    assert any("launch pad in Florida" in h.matched_queries for h in kept)
+    # Without the step the invented clue is searched and brings in what it found.
+    loose = rank(searcher, "launch", Clues([invented]), k=4, fusion=Fusion(), count_tokens=len)
+    assert any(invented in h.matched_queries for h in loose)
+
+
+def test_feedback_searches_the_query_with_the_first_rounds_best_hit():
+    items = ["the Saturn V builder was Boeing", "Boeing headquarters in Arlington", "rain and wind"]
+    searcher = ListSearcher(items)
+    hits = rank(searcher, "Saturn V builder", None, k=2, fusion=Fusion(), count_tokens=len, steps=Steps(feedback=1))
+    assert searcher.calls[1][1] == ["Saturn V builder\n\nthe Saturn V builder was Boeing"]
+    # The first hit leads to what the query alone does not find: where the builder is based.
+    assert [h.item for h in hits] == items[:2]
+    assert hits[1].matched_queries == [searcher.calls[1][1][0]]
+    plain = rank(ListSearcher(items), "Saturn V builder", None, k=2, fusion=Fusion(), count_tokens=len)
+    assert [h.item for h in plain] == items[:1]
+
+
+async def test_arank_takes_the_same_steps():
+    searcher = ListSearcher(ITEMS)
+    steps = Steps(grounding=0.5, feedback=1)
+    sync = rank(ListSearcher(ITEMS), "launch", Clues(["crew won the cup"]), k=3, fusion=Fusion(), count_tokens=len,
+                steps=steps)
+    hits = await arank(searcher, "launch", Clues(["crew won the cup"]), k=3, fusion=Fusion(), count_tokens=len,
+                       steps=steps)
+    assert [h.key for h in hits] == [h.key for h in sync]
+    assert [c[0] for c in searcher.calls] == ["async", "async"]
+
+
+def test_engine_passes_its_steps_to_the_pipeline():
+    engine = make_engine(grounding=0.4, feedback=2)
+    assert engine.steps == Steps(grounding=0.4, feedback=2)
 
 
 def test_the_token_budget_counts_the_searchers_text():
