@@ -84,6 +84,7 @@ class MemoRAG:
         self.rrf_k = rrf_k
         self.grounding = grounding
         self.feedback = feedback
+        Steps(grounding, feedback)  # bad settings fail here, not at the first query
         self.clue_tokens = clue_tokens
         self.answer_tokens = answer_tokens
         self.progress = progress

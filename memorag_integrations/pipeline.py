@@ -48,6 +48,17 @@ class Steps:
     feedback: int = 0
     feedback_weight: float = 1.0
 
+    def __post_init__(self) -> None:
+        g = self.grounding
+        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 <= g <= 1):
+            raise InvalidInputError(f"grounding must be a share between 0 and 1, or None to keep every clue; got {g!r}")
+        f = self.feedback
+        if isinstance(f, bool) or not isinstance(f, int) or f < 0:
+            raise InvalidInputError(f"feedback must be a whole number of hits, 0 to turn it off; got {f!r}")
+        w = self.feedback_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0:
+            raise InvalidInputError(f"feedback_weight must be a positive number; got {w!r}")
+
 
 def check_k(k: object, name: str = "k") -> int:
     """``k`` as a positive int, or a typed error that says so (0 and negatives included)."""
@@ -83,6 +94,7 @@ def grounded(query: str, searches: list[str], results: list[list[Hit]], threshol
     dropped; the query always stays."""
     if threshold is None:
         return searches, results
+    query = query.strip()  # as planned: the searches are stripped
     kept = [(q, hits) for q, hits in zip(searches, results)
             if q == query or (hits and support(q, text_of(hits[0].item), exclude=query) >= threshold)]
     return [q for q, _ in kept], [hits for _, hits in kept]

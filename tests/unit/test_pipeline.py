@@ -81,6 +81,9 @@ def test_grounding_drops_the_clues_their_own_best_hit_does_not_support():
                 count_tokens=len, steps=steps)
     assert all(invented not in h.matched_queries for h in kept)
     assert any("launch pad in Florida" in h.matched_queries for h in kept)
+    # The query is never dropped, however it is padded.
+    padded = rank(searcher, " launch ", Clues([invented]), k=4, fusion=Fusion(), count_tokens=len, steps=steps)
+    assert padded and all(h.matched_queries == ["launch"] for h in padded)
     # Without the step the invented clue is searched and brings in what it found.
     loose = rank(searcher, "launch", Clues([invented]), k=4, fusion=Fusion(), count_tokens=len)
     assert any(invented in h.matched_queries for h in loose)
@@ -112,6 +115,17 @@ async def test_arank_takes_the_same_steps():
 def test_engine_passes_its_steps_to_the_pipeline():
     engine = make_engine(grounding=0.4, feedback=2)
     assert engine.steps == Steps(grounding=0.4, feedback=2)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"grounding": 1.5}, "grounding must be a share between 0 and 1"), ({"grounding": "0.5"}, "grounding"),
+    ({"feedback": -1}, "feedback must be a whole number"), ({"feedback": 1.5}, "feedback"),
+    ({"feedback": True}, "feedback")])
+def test_bad_step_settings_get_a_typed_error_at_construction(options, message):
+    with pytest.raises(InvalidInputError, match=message):
+        make_engine(**options)
+    with pytest.raises(InvalidInputError, match="feedback_weight"):
+        Steps(feedback_weight=0)
 
 
 def test_the_token_budget_counts_the_searchers_text():

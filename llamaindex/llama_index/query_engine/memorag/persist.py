@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 ADAPTER = "llama_index"
 INDEX_DIR = "index"
-ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "clue_tokens", "answer_tokens")
+ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "grounding", "feedback", "clue_tokens",
+                  "answer_tokens")
 
 
 def persist_engine(engine: MemoRAGQueryEngine, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
