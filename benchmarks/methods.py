@@ -29,9 +29,9 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "memorag": ("clues", None),  # None: the engine's own steps (the defaults)
     "memorag_draft": ("clues+draft", None),
     "memorag_plain": ("clues", Steps()),
-    "memorag_grounded": ("clues", Steps(grounding=0.5)),
+    "memorag_grounded": ("clues", Steps(grounding=0.3)),
     "memorag_feedback": ("clues", Steps(feedback=1)),
-    "memorag_grounded_feedback": ("clues", Steps(grounding=0.5, feedback=1)),
+    "memorag_grounded_feedback": ("clues", Steps(grounding=0.3, feedback=1)),
     "dense_feedback": ("none", Steps(feedback=1)),  # the second round without the memory: a control
 }
 CORE_METHODS = ("dense", "memorag", "memorag_draft", "qa", "full")

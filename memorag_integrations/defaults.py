@@ -36,5 +36,5 @@ def memory_budget(context_window: int, max_memory_tokens: int | None = None) -> 
 # The pipeline's optional steps (see pipeline.Steps); chosen on the dev benchmarks and confirmed on
 # held-out (benchmarks/README.md): clues kept when their best hit holds this share of their new
 # words, and how many of the first round's best hits join the query for a second search.
-GROUNDING: float | None = None
-FEEDBACK = 0
+GROUNDING: float | None = 0.3
+FEEDBACK = 1

@@ -75,35 +75,45 @@ def plan_searches(query: str, clues: Clues | None) -> list[str]:
 
 def fuse(query: str, searches: Sequence[str], results: Sequence[Sequence[Hit]], *, k: int | None, fusion: Fusion,
          text_of: Callable[[object], str], count_tokens: Callable[[str], int],
-         extra_weights: Sequence[float] = ()) -> list[FusedHit]:
+         second_round: Sequence[Sequence[Hit]] = (), feedback_weight: float = 1.0) -> list[FusedHit]:
     """One ranked list from the searches' hits: weighted RRF, then the best ``k`` within the budget.
 
-    The last ``len(extra_weights)`` searches (a second round's) weigh what is given; the others as
-    :func:`query_weights` says. Each fused hit keeps the queries that found it and its score from each.
+    ``second_round`` holds the hits of the feedback searches, which weigh ``feedback_weight`` and are
+    named :func:`second_round_label` in ``matched_queries``. Each fused hit keeps the queries that
+    found it and its score from each.
     """
-    first = len(searches) - len(extra_weights)
-    weights = [*query_weights(searches[:first], query.strip(), fusion.query_weight), *extra_weights]
-    fused = reciprocal_rank_fusion(list(zip(searches, results)), weights=weights, rrf_k=fusion.rrf_k)
+    rankings = [*zip(searches, results), *((second_round_label(query), hits) for hits in second_round)]
+    weights = [*query_weights(searches, query.strip(), fusion.query_weight), *([feedback_weight] * len(second_round))]
+    fused = reciprocal_rank_fusion(rankings, weights=weights, rrf_k=fusion.rrf_k)
     return cut_to_budget(fused, k=k, token_budget=fusion.token_budget,
                          count_tokens=lambda h: count_tokens(text_of(h.item)))
+
+
+def second_round_label(query: str) -> str:
+    """How the second round's search is named among a hit's ``matched_queries``."""
+    return f"{query.strip()} (second round)"
 
 
 def grounded(query: str, searches: list[str], results: list[list[Hit]], threshold: float | None,
              text_of: Callable[[object], str]) -> tuple[list[str], list[list[Hit]]]:
     """The searches (and their hits) left once clues that their own best hit does not support are
-    dropped; the query always stays."""
+    dropped. The query always stays; without one (a summary's key points) the clues are all there is
+    to search, so they stay when none is supported."""
     if threshold is None:
         return searches, results
     query = query.strip()  # as planned: the searches are stripped
     kept = [(q, hits) for q, hits in zip(searches, results)
             if q == query or (hits and support(q, text_of(hits[0].item), exclude=query) >= threshold)]
+    if not kept:
+        return searches, results
     return [q for q, _ in kept], [hits for _, hits in kept]
 
 
 def feedback_searches(query: str, searches: list[str], results: list[list[Hit]], *, steps: Steps,
                       fusion: Fusion, text_of: Callable[[object], str]) -> list[str]:
-    """The second round's search: the query and the text of the first round's best hits."""
-    if not steps.feedback:
+    """The second round's search: the query and the text of the first round's best hits (none
+    without a query: a summary's key points have no question to follow up)."""
+    if not steps.feedback or not query.strip():
         return []
     top = fuse(query, searches, results, k=steps.feedback, fusion=Fusion(fusion.query_weight, fusion.rrf_k),
                text_of=text_of, count_tokens=len)
@@ -120,10 +130,9 @@ def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion:
     searches, results = grounded(query, searches, searcher.search(searches, fetch), steps.grounding,
                                  searcher.text_of)
     extra = feedback_searches(query, searches, results, steps=steps, fusion=fusion, text_of=searcher.text_of)
-    if extra:
-        results += searcher.search(extra, fetch)
-    return fuse(query, searches + extra, results, k=k, fusion=fusion, text_of=searcher.text_of,
-                count_tokens=count_tokens, extra_weights=[steps.feedback_weight] * len(extra))
+    second = searcher.search(extra, fetch) if extra else []
+    return fuse(query, searches, results, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens,
+                second_round=second, feedback_weight=steps.feedback_weight)
 
 
 async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
@@ -135,7 +144,6 @@ async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, 
     searches, results = grounded(query, searches, await searcher.asearch(searches, fetch), steps.grounding,
                                  searcher.text_of)
     extra = feedback_searches(query, searches, results, steps=steps, fusion=fusion, text_of=searcher.text_of)
-    if extra:
-        results += await searcher.asearch(extra, fetch)
-    return fuse(query, searches + extra, results, k=k, fusion=fusion, text_of=searcher.text_of,
-                count_tokens=count_tokens, extra_weights=[steps.feedback_weight] * len(extra))
+    second = await searcher.asearch(extra, fetch) if extra else []
+    return fuse(query, searches, results, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens,
+                second_round=second, feedback_weight=steps.feedback_weight)

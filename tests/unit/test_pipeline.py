@@ -84,6 +84,9 @@ def test_grounding_drops_the_clues_their_own_best_hit_does_not_support():
     # The query is never dropped, however it is padded.
     padded = rank(searcher, " launch ", Clues([invented]), k=4, fusion=Fusion(), count_tokens=len, steps=steps)
     assert padded and all(h.matched_queries == ["launch"] for h in padded)
+    # Key points with no query are all there is to search: kept even when none is supported.
+    summary = rank(searcher, "", Clues([invented]), k=2, fusion=Fusion(), count_tokens=len, steps=steps)
+    assert summary and summary[0].matched_queries == [invented]
     # Without the step the invented clue is searched and brings in what it found.
     loose = rank(searcher, "launch", Clues([invented]), k=4, fusion=Fusion(), count_tokens=len)
     assert any(invented in h.matched_queries for h in loose)
@@ -96,9 +99,12 @@ def test_feedback_searches_the_query_with_the_first_rounds_best_hit():
     assert searcher.calls[1][1] == ["Saturn V builder\n\nthe Saturn V builder was Boeing"]
     # The first hit leads to what the query alone does not find: where the builder is based.
     assert [h.item for h in hits] == items[:2]
-    assert hits[1].matched_queries == [searcher.calls[1][1][0]]
+    assert hits[1].matched_queries == ["Saturn V builder (second round)"]
     plain = rank(ListSearcher(items), "Saturn V builder", None, k=2, fusion=Fusion(), count_tokens=len)
     assert [h.item for h in plain] == items[:1]
+    no_query = ListSearcher(items)
+    rank(no_query, "", Clues(["Saturn V builder"]), k=2, fusion=Fusion(), count_tokens=len, steps=Steps(feedback=1))
+    assert len(no_query.calls) == 1  # a summary's key points get no second round
 
 
 async def test_arank_takes_the_same_steps():
