@@ -73,7 +73,7 @@ class Runs(BaseCallbackHandler):
 def check_documents(docs, text, doc_id, query):
     assert docs, "nothing retrieved"
     clues = docs[0].metadata["clues"]
-    expansions = {query, *clues["spans"], *clues["surrogate_questions"]}
+    expansions = {query, *clues["spans"], *clues["surrogate_questions"], f"{query.strip()} (second round)"}
     for doc in docs:
         meta = doc.metadata
         assert text[meta["start"]:meta["end"]] == doc.page_content and meta["doc_id"] == doc_id

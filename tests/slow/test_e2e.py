@@ -8,6 +8,7 @@ import pytest
 from memorag_integrations import Document, MemoRAG
 from memorag_integrations.memory.gist import GistCache
 from memorag_integrations.memory.kv import KVMemory
+from memorag_integrations.pipeline import second_round_label
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,8 @@ def test_expand_and_retrieve(engine, reference_text):
     assert 1 <= len(evidence) <= 3
     for ev in evidence:
         assert reference_text[ev.char_span[0]:ev.char_span[1]] == ev.text and ev.doc_id == "langref"
-        assert ev.matched_queries and set(ev.matched_queries) <= {QUESTIONS[0], *clues.queries()}
+        assert ev.matched_queries and set(ev.matched_queries) <= {QUESTIONS[0], *clues.queries(),
+                                                                 second_round_label(QUESTIONS[0])}
     assert any("break" in ev.text for ev in evidence)
 
 
