@@ -85,11 +85,18 @@ def pool_paragraphs(paragraphs: list[dict[str, Any]]) -> tuple[str, dict[str, tu
 
 
 def load_hotpot(data: Path, split: str = "dev", *, limit: int | None = None,
-                distractors: int | None = None) -> Task:
+                distractors: int | None = None, own_pool: bool = False) -> Task:
     """hotpot100 pooled into one document. ``distractors`` shrinks the pool to the questions'
-    gold paragraphs plus that many other paragraphs (the first ones in file order)."""
+    gold paragraphs plus that many other paragraphs (the first ones in file order). ``own_pool``
+    keeps the split's own paragraphs only (about half the pool: the corpus lists each question's
+    paragraphs together, in question order), for models too slow to read the whole pool."""
     corpus = list(read_jsonl(data / "derived" / "hotpot100_corpus.jsonl"))
-    rows = _half(list(read_jsonl(data / "derived" / "hotpot100_questions.jsonl")), 50, split)[:limit]
+    every = list(read_jsonl(data / "derived" / "hotpot100_questions.jsonl"))
+    rows = _half(every, 50, split)[:limit]
+    if own_pool:
+        order = {p["pid"]: i for i, p in enumerate(corpus)}
+        middle = min(order[pid] for pid in every[50]["gold_pids"])  # where the held-out questions' paragraphs begin
+        corpus = corpus[:middle] if split == "dev" else corpus[middle:]
     if distractors is not None:
         gold = {pid for r in rows for pid in r["gold_pids"]}
         others = [p["pid"] for p in corpus if p["pid"] not in gold][:distractors]
@@ -99,7 +106,7 @@ def load_hotpot(data: Path, split: str = "dev", *, limit: int | None = None,
     questions = [Question(r["qid"], r["question"], r["answers"],
                           [[("hotpot100", *spans[pid])] for pid in r["gold_pids"]]) for r in rows]
     # The whole pool is the same corpus for both splits, so it is memorized once.
-    name = "hotpot-pool" if distractors is None else f"hotpot-{split}"
+    name = "hotpot-pool" if distractors is None and not own_pool else f"hotpot-{split}"
     return Task(name, [Document(text, "hotpot100")], questions)
 
 

@@ -67,6 +67,22 @@ def test_real_splits_have_the_documented_sizes():
 
 
 @needs_data
+def test_a_splits_own_pool_holds_its_questions_paragraphs_and_not_the_others():
+    whole = data.load_hotpot(DATA, "dev")
+    for split, other in (("dev", "heldout"), ("heldout", "dev")):
+        own = data.load_hotpot(DATA, split, own_pool=True)
+        text = own.documents[0].text
+        assert 400 < len(text.split("\n\n")) < 560 and len(text) < len(whole.documents[0].text) * 0.6
+        for q in own.questions:
+            for group in q.gold:
+                (_, start, end), = group
+                assert text[start:end].split("\n", 1)[0]  # each gold paragraph is in the split's pool
+        others = data.load_hotpot(DATA, other)
+        titles = {others.documents[0].text[s:e].split("\n", 1)[0] for q in others.questions for (_, s, e), in q.gold}
+        assert not titles & set(text.split("\n"))  # the other split's gold titles are not
+
+
+@needs_data
 def test_needle_sweeps_every_depth_only_in_the_short_haystacks():
     cases = [t.questions[0].info for t in data.load_needle(DATA, max_words=30_000, depths=(0.5,), sweep_words=7000)]
     short = sorted(c["depth"] for c in cases if c["haystack_words"] <= 7000)
