@@ -121,9 +121,6 @@ class Methods:
                     count_tokens=self.engine.generator.count_tokens, steps=steps or self.engine.steps)
         return Outcome([h.item for h in hits], clues.queries(), spent + time.perf_counter() - t0, model_calls=calls)
 
-    def dense(self, query: str) -> Outcome:
-        return self.variant("dense", query)
-
     def _expansion(self, query: str) -> tuple[Clues, float, str, float]:
         """Clues (spans + surrogate questions) and the memory's draft answer, written once per query
         and shared by every variant and ``qa`` (the draft is the memory-only answer)."""

@@ -6,13 +6,13 @@ a second round: the query with the first round's best evidence searches once mor
 (``Steps.feedback``) -> fuse by weighted reciprocal rank -> cut to ``k`` and the token budget.
 
 The engine and both adapters retrieve through :func:`rank` / :func:`arank`; a new step (a
-reranker, a second round, a document filter) is added here once.
+reranker, a document filter) is added here once, beside those two.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from memorag_integrations.defaults import fetch_count
 from memorag_integrations.errors import InvalidInputError
@@ -115,11 +115,18 @@ def feedback_searches(query: str, searches: list[str], results: list[list[Hit]],
     without a query: a summary's key points have no question to follow up)."""
     if not steps.feedback or not query.strip():
         return []
-    top = fuse(query, searches, results, k=steps.feedback, fusion=Fusion(fusion.query_weight, fusion.rrf_k),
+    top = fuse(query, searches, results, k=steps.feedback, fusion=replace(fusion, token_budget=None),
                text_of=text_of, count_tokens=len)
     if not top:
         return []
     return ["\n\n".join([query, *(text_of(h.item).strip() for h in top)])]
+
+
+def first_round(query: str, searches: list[str], results: list[list[Hit]], *, steps: Steps, fusion: Fusion,
+                text_of: Callable[[object], str]) -> tuple[list[str], list[list[Hit]], list[str]]:
+    """The first round's searches and hits once grounded, and the second round's searches to run."""
+    searches, results = grounded(query, searches, results, steps.grounding, text_of)
+    return searches, results, feedback_searches(query, searches, results, steps=steps, fusion=fusion, text_of=text_of)
 
 
 def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
@@ -127,9 +134,8 @@ def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion:
     """The evidence for ``query`` and its ``clues`` from ``searcher``, best first."""
     fetch = fetch_k or fetch_count(k)
     searches = plan_searches(query, clues)
-    searches, results = grounded(query, searches, searcher.search(searches, fetch), steps.grounding,
-                                 searcher.text_of)
-    extra = feedback_searches(query, searches, results, steps=steps, fusion=fusion, text_of=searcher.text_of)
+    searches, results, extra = first_round(query, searches, searcher.search(searches, fetch), steps=steps,
+                                           fusion=fusion, text_of=searcher.text_of)
     second = searcher.search(extra, fetch) if extra else []
     return fuse(query, searches, results, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens,
                 second_round=second, feedback_weight=steps.feedback_weight)
@@ -141,9 +147,8 @@ async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, 
     """Async :func:`rank`: the searches go through the searcher's own ``asearch``."""
     fetch = fetch_k or fetch_count(k)
     searches = plan_searches(query, clues)
-    searches, results = grounded(query, searches, await searcher.asearch(searches, fetch), steps.grounding,
-                                 searcher.text_of)
-    extra = feedback_searches(query, searches, results, steps=steps, fusion=fusion, text_of=searcher.text_of)
+    searches, results, extra = first_round(query, searches, await searcher.asearch(searches, fetch), steps=steps,
+                                           fusion=fusion, text_of=searcher.text_of)
     second = await searcher.asearch(extra, fetch) if extra else []
     return fuse(query, searches, results, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens,
                 second_round=second, feedback_weight=steps.feedback_weight)
