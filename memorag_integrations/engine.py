@@ -13,7 +13,7 @@ from typing import Any
 
 from memorag_integrations import defaults
 from memorag_integrations.documents import as_documents
-from memorag_integrations.errors import CorruptStoreError, InvalidInputError, NotMemorizedError
+from memorag_integrations.errors import CorruptStoreError, IncompatibleStoreError, InvalidInputError, NotMemorizedError
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_k, rank
@@ -22,7 +22,8 @@ from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.retriever import DenseRetriever
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
-from memorag_integrations.store import (check_same, check_writable, corpus_manifest, loadable_model,
+from memorag_integrations.retrieval.retriever import FILES as RETRIEVER_FILES
+from memorag_integrations.store import (check_chunks, check_same, check_writable, corpus_manifest, loadable_model,
                                         memory_from_config, read_corpus, read_manifest, write_atomically,
                                         write_corpus)
 from memorag_integrations.tasks import TASK_NAMES, Task, get_task
@@ -332,34 +333,63 @@ class MemoRAG:
 
     @classmethod
     def load(cls, folder: str | os.PathLike, memory: Memory | None = None, retriever: DenseRetriever | None = None,
-             generator: TextGenerator | None = None, **options: Any) -> MemoRAG:
+             generator: TextGenerator | None = None, *, allow_models_from_manifest: bool = False,
+             **options: Any) -> MemoRAG:
         """Load a folder written by :meth:`save`.
 
-        Without ``memory``/``retriever`` they are rebuilt from the manifest (the embedded defaults,
-        or the hub ids it names). Given ones must match what was saved, or
-        :class:`~memorag_integrations.errors.IncompatibleStoreError` names what differs.
+        Without ``memory``/``retriever`` they are rebuilt from the manifest: the embedded defaults
+        only, unless ``allow_models_from_manifest`` lets it open the hub ids the manifest names, from
+        the local cache (a folder someone sent you never makes ``load`` download or open a path).
+        Given ones must match what was saved, or
+        :class:`~memorag_integrations.errors.IncompatibleStoreError` names what differs. Every
+        other failure to read the folder is a :class:`~memorag_integrations.errors.StoreError`.
         """
         folder = Path(folder)
-        manifest = read_manifest(folder)
-        saved_memory, saved_retriever = manifest["memory"], manifest["retriever"]
+        manifest = read_manifest(folder, required=RETRIEVER_FILES)
+        saved_memory, saved_retriever = manifest["memory"], check_retriever_config(manifest["retriever"], folder)
         if memory is None:
-            memory = memory_from_config(saved_memory, generator)
+            memory = memory_from_config(saved_memory, generator, allow_models_from_manifest=allow_models_from_manifest)
         if retriever is None:
-            from memorag_integrations.retrieval.embedders import SentenceTransformerEmbedder
-
-            embedder = SentenceTransformerEmbedder(loadable_model(saved_retriever["embedder"], "embedder"))
-            retriever = DenseRetriever(embedder, chunk_tokens=saved_retriever["chunk_tokens"],
-                                       chunk_overlap=saved_retriever["chunk_overlap"])
+            retriever = _saved_retriever(saved_retriever, allow_models_from_manifest)
         check_same(saved_memory, memory.config(), "memory model or settings", folder)
         check_same(saved_retriever, retriever.config(), "embedder or chunking", folder)
         engine = cls(memory, retriever, generator, **options)
         engine.documents = read_corpus(folder, memory, manifest, remedy="memorize the corpus again")
         try:
             retriever.load(folder)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CorruptStoreError(f"{folder} could not be read ({exc}); memorize the corpus again") from exc
+            check_chunks(retriever.chunks, engine.documents)
+        except Exception as exc:  # noqa: BLE001 (json, faiss and numpy raise many kinds on bad bytes)
+            raise CorruptStoreError(f"{folder} could not be read ({type(exc).__name__}: {exc}); memorize the "
+                                    "corpus again") from exc
         return engine
 
     def __repr__(self) -> str:
         return (f"MemoRAG(memory={self.memory!r}, retriever={self.retriever!r}, generator={self.generator!r}, "
                 f"k={self.k}, documents={len(self.documents)})")
+
+
+def check_retriever_config(config: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The manifest's retriever entry, checked: an embedder identity and integer chunking."""
+    if (not isinstance(config.get("embedder"), str)
+            or not all(isinstance(config.get(k), int) and not isinstance(config.get(k), bool)
+                       for k in ("chunk_tokens", "chunk_overlap"))):
+        raise CorruptStoreError(f"{folder}/manifest.json has no valid retriever entry (embedder, chunk_tokens, "
+                                "chunk_overlap); memorize the corpus again")
+    return config
+
+
+def _saved_retriever(config: dict[str, Any], allow_models_from_manifest: bool) -> DenseRetriever:
+    """The retriever the manifest describes, with its embedder opened as :func:`loadable_model` allows."""
+    from memorag_integrations.models import hub_offline
+    from memorag_integrations.retrieval.embedders import SentenceTransformerEmbedder
+
+    model = loadable_model(config["embedder"], "embedder", allow_models_from_manifest=allow_models_from_manifest)
+    try:
+        with hub_offline():
+            embedder = SentenceTransformerEmbedder(model, local_files_only=True)
+        return DenseRetriever(embedder, chunk_tokens=config["chunk_tokens"], chunk_overlap=config["chunk_overlap"])
+    except InvalidInputError as exc:
+        raise CorruptStoreError(f"the saved chunking cannot be used ({exc}); memorize the corpus again") from exc
+    except (OSError, ValueError) as exc:
+        raise IncompatibleStoreError(f"the saved embedder {config['embedder']!r} cannot be opened ({exc}); pass "
+                                     "retriever=... to load()") from exc

@@ -51,6 +51,10 @@ class CorruptStoreError(StoreError):
     """A file of the saved corpus is missing or its content does not match the manifest."""
 
 
+class StoreWriteError(StoreError, OSError):
+    """A corpus could not be saved: no permission, a read-only or full disk. The folder is unchanged."""
+
+
 class GenerationError(MemoRAGError, RuntimeError):
     """A text generator failed (after its retries, for remote ones)."""
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +87,20 @@ def resolve_embedder(spec: str | os.PathLike | None) -> tuple[str, str]:
     if path.is_dir():
         return f"path:{path.resolve().name}", str(path)
     return str(spec), str(spec)
+
+
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """Hugging Face libraries make no network call inside (their own offline switch): a model must
+    come from the local cache. ``local_files_only`` alone still lets the hub client phone home."""
+    import huggingface_hub.constants as hub
+
+    saved = hub.HF_HUB_OFFLINE
+    hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = saved
 
 
 def converted_gguf_dir(folder: Path, gguf_file: str) -> Path:

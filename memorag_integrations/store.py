@@ -13,14 +13,13 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-import uuid
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, StoreExistsError,
+from memorag_integrations.atomic import check_free_space, replace_folder, tidy
+from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, MemoRAGError, StoreExistsError,
                                          StoreNotFoundError)
 from memorag_integrations.schema import Document
 
@@ -33,6 +32,17 @@ MANIFEST = "manifest.json"
 DOCUMENTS_FILE = "documents.jsonl"
 MEMORY_META = "memory.json"
 MEMORY_TENSORS = "memory.safetensors"
+#: Files every saved corpus has, whatever holds its index.
+REQUIRED_FILES = (DOCUMENTS_FILE, MEMORY_META)
+#: The manifest's keys that every reader needs, with their JSON types.
+MANIFEST_KEYS: dict[str, type] = {"files": dict, "memory": dict, "retriever": dict, "documents": int,
+                                  "content_sha256": str}
+MAX_MANIFEST_BYTES = 1 << 20
+SHA256 = re.compile(r"[0-9a-f]{64}")
+#: A file the manifest lists: a plain name inside the folder (no separators, no leading dot).
+#: The key of ``memory.json`` that lists the tensors saved beside it.
+TENSOR_NAMES = "saved_tensors"
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def file_sha256(path: Path) -> str:
@@ -55,55 +65,97 @@ def check_writable(folder: str | os.PathLike, *, overwrite: bool) -> Path:
 
 def write_atomically(folder: str | os.PathLike, fill: Callable[[Path], dict[str, Any]], *,
                      overwrite: bool = False) -> Path:
-    """Fill a temporary sibling folder, then swap it in; a crash leaves the old folder as it was.
+    """Fill a temporary sibling folder, then swap it in (see :mod:`memorag_integrations.atomic`): a
+    crash leaves the old folder loadable, and an OS error is a :class:`StoreWriteError`.
 
     ``fill(tmp)`` writes the files and returns the manifest; checksums are added here.
     """
     folder = check_writable(folder, overwrite=overwrite)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         manifest = fill(tmp)
         manifest["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         manifest.update(format_version=FORMAT_VERSION,
                         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
-            folder.rename(old)
-            tmp.rename(folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    replace_folder(folder, write, check=lambda f: check_writable(f, overwrite=overwrite))
     return folder
 
 
-def read_manifest(folder: str | os.PathLike, *, verify: bool = True) -> dict[str, Any]:
-    """Read and check the manifest: format version, and presence and checksum of every file."""
+def read_manifest(folder: str | os.PathLike, *, verify: bool = True, required: Sequence[str] = ()) -> dict[str, Any]:
+    """Read and check the manifest before anything else is opened: its shape (see
+    :func:`check_manifest`), the format version, and the presence and checksum of every file.
+
+    ``required`` names files the reader needs beyond the documents and the memory's meta. A save
+    killed between its renames is recovered first, and leftovers of killed saves are removed."""
     folder = Path(folder)
+    tidy(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise StoreNotFoundError(f"{folder} is not a saved corpus (no {MANIFEST}); memorize and save first")
     try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise CorruptStoreError(f"{path} is {path.stat().st_size} bytes, far more than a manifest; "
+                                    "memorize the corpus again")
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise CorruptStoreError(f"{path} is not valid JSON ({exc}); memorize the corpus again") from exc
+    except (ValueError, RecursionError) as exc:
+        raise CorruptStoreError(f"{path} is not valid JSON ({type(exc).__name__}); memorize the corpus again"
+                                ) from exc
+    except OSError as exc:
+        raise CorruptStoreError(f"{path} cannot be read ({exc.strerror}); check its permissions") from exc
+    manifest = check_manifest(manifest, folder, (*REQUIRED_FILES, *required))
+    if verify:
+        for name, digest in manifest["files"].items():
+            file = folder / name
+            if file.is_symlink() or not file.is_file():
+                raise CorruptStoreError(f"{file} is missing (or not a plain file); the saved corpus is incomplete, "
+                                        "memorize it again")
+            try:
+                same = file_sha256(file) == digest
+            except OSError as exc:
+                raise CorruptStoreError(f"{file} cannot be read ({exc.strerror}); check its permissions") from exc
+            if not same:
+                raise CorruptStoreError(f"{file} does not match its checksum in {MANIFEST}; the file was "
+                                        "changed or damaged, memorize the corpus again")
+    return manifest
+
+
+def check_manifest(manifest: object, folder: Path, required: Sequence[str]) -> dict[str, Any]:
+    """The manifest's schema: types and required keys, file names that stay inside the folder,
+    and every ``required`` file listed with a checksum. Raises a :class:`StoreError` that says what
+    is wrong; nothing named by the manifest is opened here."""
+    where = folder / MANIFEST
+
+    def bad(what: str) -> CorruptStoreError:
+        return CorruptStoreError(f"{where} {what}; the folder was damaged or edited, memorize the corpus again")
+
+    if not isinstance(manifest, dict):
+        raise bad(f"holds a JSON {type(manifest).__name__}, not an object")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise bad(f"has no valid format_version (found {version!r})")
+    if version > FORMAT_VERSION:
         raise IncompatibleStoreError(
             f"{folder} has format version {version!r}, this library reads up to {FORMAT_VERSION}; "
             "upgrade memorag-integrations")
-    if verify:
-        for name, digest in manifest.get("files", {}).items():
-            file = folder / name
-            if not file.is_file():
-                raise CorruptStoreError(f"{file} is missing; the saved corpus is incomplete, memorize it again")
-            if file_sha256(file) != digest:
-                raise CorruptStoreError(f"{file} does not match its checksum in {MANIFEST}; the file was "
-                                        "changed or damaged, memorize the corpus again")
+    for key, kind in MANIFEST_KEYS.items():
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise bad(f"has no valid {key!r} (a {kind.__name__} is needed)")
+    for key in ("kind", "model"):
+        if not isinstance(manifest["memory"].get(key), str):
+            raise bad(f"names no memory {key}")
+    if not SHA256.fullmatch(manifest["content_sha256"]):
+        raise bad("has no valid content_sha256")
+    files = manifest["files"]
+    for name, digest in files.items():
+        if not SAFE_NAME.fullmatch(name) or name == MANIFEST:
+            raise bad(f"lists the file {name!r}: only plain names of files inside the folder are allowed")
+        if not isinstance(digest, str) or not SHA256.fullmatch(digest):
+            raise bad(f"has no valid checksum for {name!r}")
+    missing = [name for name in required if name not in files]
+    if missing:
+        raise bad(f"does not list {', '.join(missing)}, which every saved corpus has")
     return manifest
 
 
@@ -138,46 +190,90 @@ def corpus_manifest(documents: Sequence[Document], memory: Memory, index_config:
 
 
 def write_corpus(folder: Path, documents: Sequence[Document], memory: Memory, *, include_kv: bool = True) -> None:
-    """Write the documents and the memory's state into ``folder`` (the index is the caller's)."""
+    """Write the documents and the memory's state into ``folder`` (the index is the caller's).
+
+    The free disk space is checked first; ``memory.json`` records which tensors were saved, so a
+    reader knows the tensors file is required."""
     from safetensors.torch import save_file
 
+    tensors, meta = memory.state()
+    if not include_kv:
+        tensors = {}
+    text_bytes = sum(len(d.text.encode("utf-8")) for d in documents)
+    # The documents, their chunks (about the same text again) and the memory's meta and tensors.
+    check_free_space(folder, 3 * text_bytes + sum(t.numel() * t.element_size() for t in tensors.values()))
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
         for d in documents:
             record = {"doc_id": d.doc_id, "text": d.text, "metadata": d.metadata}
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tensors, meta = memory.state()
+    meta = {**meta, TENSOR_NAMES: sorted(tensors)}
     (folder / MEMORY_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    if tensors and include_kv:
+    if tensors:
         save_file(tensors, str(folder / MEMORY_TENSORS))
 
 
 def read_corpus(folder: Path, memory: Memory, manifest: dict[str, Any], *, remedy: str) -> list[Document]:
-    """The documents saved by :func:`write_corpus`, with ``memory`` restored; checked against the manifest."""
+    """The documents saved by :func:`write_corpus`, with ``memory`` restored; checked against the
+    manifest, and the tensors against the memory's model (by the memory's ``load_state``)."""
     try:
-        with open(folder / DOCUMENTS_FILE, encoding="utf-8") as fh:
-            documents = [Document(**json.loads(line)) for line in fh if line.strip()]
-        tensors = {}
-        if (folder / MEMORY_TENSORS).exists():
-            from safetensors.torch import load_file
-
-            tensors = load_file(str(folder / MEMORY_TENSORS))
-        memory.load_state(tensors, json.loads((folder / MEMORY_META).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorruptStoreError(f"{folder} could not be read ({exc}); {remedy}") from exc
-    if content_hash(documents) != manifest.get("content_sha256"):
-        raise CorruptStoreError(f"{folder}/{DOCUMENTS_FILE} does not match the manifest; {remedy}")
+        documents = _read_documents(folder / DOCUMENTS_FILE)
+        if content_hash(documents) != manifest["content_sha256"] or len(documents) != manifest["documents"]:
+            raise CorruptStoreError(f"{folder / DOCUMENTS_FILE} does not match the manifest; {remedy}")
+        meta = json.loads((folder / MEMORY_META).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not isinstance(meta.get("context"), str):
+            raise ValueError(f"{MEMORY_META} holds no memory context")
+        names = meta.pop(TENSOR_NAMES, None)  # absent in folders saved before it was recorded
+        tensors = _read_tensors(folder, manifest, names)
+        memory.load_state(tensors, meta)
+    except MemoRAGError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (json, safetensors and the memories raise many kinds on bad bytes)
+        raise CorruptStoreError(f"{folder} could not be read ({type(exc).__name__}: {exc}); {remedy}") from exc
     return documents
 
 
+def _read_documents(path: Path) -> list[Document]:
+    documents = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                    raise ValueError(f"{path.name} has a line that is not a document")
+                documents.append(Document(**record))
+    return documents
+
+
+def _read_tensors(folder: Path, manifest: dict[str, Any], names: object) -> dict[str, Any]:
+    """The memory's tensors: only from a file the manifest lists, and exactly those ``memory.json``
+    says were saved."""
+    listed = MEMORY_TENSORS in manifest["files"]
+    if names is not None and (not isinstance(names, list) or (bool(names) != listed)):
+        raise ValueError(f"{MEMORY_META} names the tensors {names!r} but the manifest "
+                         f"{'lists' if listed else 'does not list'} {MEMORY_TENSORS}")
+    if not listed:
+        return {}
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(folder / MEMORY_TENSORS))
+    if names is not None and sorted(tensors) != names:
+        raise ValueError(f"{MEMORY_TENSORS} holds other tensors than {MEMORY_META} names")
+    return tensors
+
+
 # -- memory kinds: the saved config -> a memory of the same kind --------------------------------------
-MemoryFactory = Callable[[dict[str, Any], "TextGenerator | None"], "Memory"]
+MemoryFactory = Callable[[dict[str, Any], "TextGenerator | None", bool], "Memory"]
 MEMORY_KINDS: dict[tuple[str, str | None], MemoryFactory] = {}
 #: Saved settings that a memory's constructor takes back as they are.
 MEMORY_OPTIONS = ("max_memory_tokens", "gist_chunk_tokens", "gist_tokens")
+#: A Hugging Face model id ("name" or "org/name"), which is all a manifest may name beside the defaults.
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
 
 
 def memory_kind(kind: str, backend: str | None = None) -> Callable[[MemoryFactory], MemoryFactory]:
-    """Register how a memory of ``kind`` (on ``backend``) is rebuilt from its saved config."""
+    """Register how a memory of ``kind`` (on ``backend``) is rebuilt from its saved config: the
+    factory gets the config, the caller's generator (or None) and whether the caller allows models
+    the manifest names (see :func:`loadable_model`)."""
     def register(factory: MemoryFactory) -> MemoryFactory:
         MEMORY_KINDS[(kind, backend)] = factory
         return factory
@@ -185,50 +281,86 @@ def memory_kind(kind: str, backend: str | None = None) -> Callable[[MemoryFactor
     return register
 
 
-def memory_from_config(config: dict[str, Any], generator: TextGenerator | None = None) -> Memory:
+def memory_from_config(config: dict[str, Any], generator: TextGenerator | None = None, *,
+                       allow_models_from_manifest: bool = False) -> Memory:
     """A memory like the saved one (its kind, backend, model and settings), ready to load its state.
 
-    ``generator`` is the model of a prompt memory (which the manifest can only name)."""
+    ``generator`` is the model of a prompt memory (which the manifest can only name). Models are
+    opened only as :func:`loadable_model` allows; any failure to build the memory is a
+    :class:`~memorag_integrations.errors.StoreError` that says what to pass instead."""
     factory = MEMORY_KINDS.get((config.get("kind", ""), config.get("backend")))
     if factory is None:
         raise IncompatibleStoreError(f"the saved memory is of kind {config.get('kind')!r} with model "
                                      f"{config.get('model')!r}, which this library does not know: pass memory=... "
                                      "to load()")
-    return factory(config, generator)
+    options = _options(config)
+    try:
+        return factory(config, generator, allow_models_from_manifest)
+    except MemoRAGError:
+        raise
+    except (OSError, ValueError, TypeError) as exc:  # a cached model that is incomplete, bad settings
+        raise IncompatibleStoreError(f"the saved memory ({config.get('model')!r}, {options}) cannot be rebuilt "
+                                     f"({type(exc).__name__}: {exc}); pass memory=... to load()") from exc
 
 
 def _options(config: dict[str, Any]) -> dict[str, Any]:
-    return {name: config[name] for name in MEMORY_OPTIONS if name in config}
+    options = {name: config[name] for name in MEMORY_OPTIONS if name in config}
+    for name, value in options.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise CorruptStoreError(f"the manifest's memory setting {name} is {value!r}, not a positive integer; "
+                                    "memorize the corpus again")
+    return options
 
 
-def loadable_model(identity: str, what: str) -> str | None:
-    """The model to load for a saved identity: None for the embedded defaults, else the hub id.
-    Local files cannot be found again from their identity: the caller must pass the model."""
+def loadable_model(identity: str, what: str, *, allow_models_from_manifest: bool = False) -> str | None:
+    """The model to load for a saved identity: None for the embedded defaults, which are all
+    ``load`` opens on its own. Any other model is opened only when the caller allows models from
+    the manifest, and then only a hub id, from the local cache (never a path, never a download)."""
     from memorag_integrations.models import DEFAULT_EMBEDDER, DEFAULT_LM
 
     if identity in (DEFAULT_LM, DEFAULT_EMBEDDER):
         return None
-    if identity.startswith(("path:", "gguf:", "bge-m3:")) or identity == "unknown":
-        raise IncompatibleStoreError(f"the saved {what} is {identity!r}, a local model: pass the same {what} to load()")
+    local = identity.startswith(("path:", "gguf:", "bge-m3:")) or identity == "unknown"
+    if local or not allow_models_from_manifest:
+        allow = "" if local else (f", or allow_models_from_manifest=True to open {identity!r} from the local "
+                                  "Hugging Face cache (never downloaded)")
+        raise IncompatibleStoreError(f"the saved {what} is {identity!r}; load() opens only the embedded default "
+                                     f"models by itself: pass the same {what} to load(){allow}")
+    if not HUB_ID.fullmatch(identity) or ".." in identity or Path(identity).expanduser().exists():
+        raise IncompatibleStoreError(f"the saved {what} {identity!r} is not a Hugging Face model id; pass the "
+                                     f"{what} to load()")
     return identity
 
 
+def _local_lm(config: dict[str, Any], allow: bool) -> Any:
+    """The saved memory model, or None for the embedded default (see :func:`loadable_model`)."""
+    model = loadable_model(config["model"], "memory model", allow_models_from_manifest=allow)
+    if model is None:
+        return None
+    from memorag_integrations.llm.transformers import TransformersGenerator
+    from memorag_integrations.models import hub_offline
+
+    with hub_offline():
+        return TransformersGenerator(model, local_files_only=True)
+
+
 @memory_kind("kv")
-def _kv(config: dict[str, Any], generator: TextGenerator | None) -> Memory:
+def _kv(config: dict[str, Any], generator: TextGenerator | None, allow: bool) -> Memory:
     from memorag_integrations.memory.kv import KVMemory
 
-    return KVMemory(loadable_model(config["model"], "memory model"), **_options(config))
+    return KVMemory(_local_lm(config, allow), **_options(config))
 
 
 @memory_kind("kv", "llamacpp")
-def _kv_llamacpp(config: dict[str, Any], generator: TextGenerator | None) -> Memory:
+def _kv_llamacpp(config: dict[str, Any], generator: TextGenerator | None, allow: bool) -> Memory:
     from memorag_integrations.memory.llamacpp import LlamaCppKVMemory
 
+    # llama.cpp runs GGUF files, which are local: only the embedded default is rebuilt.
     return LlamaCppKVMemory(loadable_model(config["model"], "memory model"), **_options(config))
 
 
 @memory_kind("beacon")
-def _beacon(config: dict[str, Any], generator: TextGenerator | None) -> Memory:
+def _beacon(config: dict[str, Any], generator: TextGenerator | None, allow: bool) -> Memory:
     # A beacon model runs code from its repository: never loaded without the user's explicit opt-in.
     raise IncompatibleStoreError(
         f"the saved memory is a beacon model ({config['model']!r}), which runs remote code: pass "
@@ -237,7 +369,7 @@ def _beacon(config: dict[str, Any], generator: TextGenerator | None) -> Memory:
 
 
 @memory_kind("prompt")
-def _prompt(config: dict[str, Any], generator: TextGenerator | None) -> Memory:
+def _prompt(config: dict[str, Any], generator: TextGenerator | None, allow: bool) -> Memory:
     if generator is None:
         raise IncompatibleStoreError(f"the saved memory is a prompt memory over {config['model']!r}: pass "
                                      "memory=... or the same model as generator=... (in the adapters: llm=...) "
@@ -245,3 +377,13 @@ def _prompt(config: dict[str, Any], generator: TextGenerator | None) -> Memory:
     from memorag_integrations.memory.prompt import PromptMemory
 
     return PromptMemory(generator, **_options(config))
+
+
+def check_chunks(chunks: Sequence[Any], documents: Sequence[Document]) -> None:
+    """Raise ``ValueError`` unless every chunk is the exact span of its document it says it is."""
+    texts = {d.doc_id: d.text for d in documents}
+    for position, c in enumerate(chunks):
+        text = texts.get(c.doc_id)
+        if (c.chunk_id != position or text is None or not isinstance(c.start, int) or not isinstance(c.end, int)
+                or not 0 <= c.start < c.end <= len(text) or text[c.start:c.end] != c.text):
+            raise ValueError(f"chunk {position} is not the span of its document that it names")

@@ -41,6 +41,7 @@ class TransformersGenerator(TextGenerator):
     without bf16) and attention to FlashAttention-2 when flash-attn is installed (SDPA otherwise);
     ``device_map`` (e.g. ``"auto"``) spreads a large model over devices; ``load_in_4bit`` quantizes
     through bitsandbytes, only when asked. On a CPU the checkpoint's dtype and SDPA are kept.
+    ``local_files_only`` never reaches the network: a hub id must be in the local cache.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class TransformersGenerator(TextGenerator):
         attn_implementation: str | None = None,
         repetition_penalty: float = 1.1,
         trust_remote_code: bool = False,
+        local_files_only: bool = False,
         model_kwargs: dict | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -65,8 +67,9 @@ class TransformersGenerator(TextGenerator):
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         kwargs = model_load_kwargs(device, dtype=dtype, device_map=device_map, load_in_4bit=load_in_4bit,
                                    attn_implementation=attn_implementation, trust_remote_code=trust_remote_code,
-                                   extra=model_kwargs)
-        self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+                                   extra={"local_files_only": local_files_only, **(model_kwargs or {})})
+        self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code,
+                                                       local_files_only=local_files_only)
         self.model = _load_model(AutoModelForCausalLM, location, kwargs, chosen_attn=attn_implementation is None)
         if "device_map" not in kwargs:
             self.model.to(device)
@@ -92,13 +95,18 @@ class TransformersGenerator(TextGenerator):
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids)
 
-    def kv_bytes_per_token(self) -> int:
-        """Bytes of KV cache one token takes (keys and values of every layer)."""
+    def kv_shape(self) -> tuple[int, int, int]:
+        """``(layers, kv_heads, head_dim)`` of this model's KV cache."""
         cfg = self.model.config
         cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
         heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        return 2 * cfg.num_hidden_layers * heads * head_dim * self.model.dtype.itemsize
+        return int(cfg.num_hidden_layers), int(heads), int(head_dim)
+
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token takes (keys and values of every layer)."""
+        layers, heads, head_dim = self.kv_shape()
+        return 2 * layers * heads * head_dim * self.model.dtype.itemsize
 
     def suggest_batch_size(self, tokens_per_item: int) -> int:
         """Sequences of ``tokens_per_item`` to generate at once: by free GPU memory, 4 on a CPU.

@@ -75,17 +75,33 @@ class KVMemory(Memory):
         return tensors, meta
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Restore a saved cache, checked against this model first (token ids, layers, shapes), so a
+        cache that does not fit fails here and not at the first query."""
         super().load_state(tensors, meta)
         if "input_ids" not in tensors:  # saved without the cache: read the context again
             self._read()
             return
         self._prefix_text = self._prefix_prompt(self.lm.render)
-        n_layers = sum(1 for name in tensors if name.startswith("keys."))
-        device = self.lm.device
+        ids = tensors["input_ids"]
+        expected = self.lm.encode(self._prefix_text).cpu()
+        if ids.dtype != expected.dtype or ids.shape != expected.shape or not bool((ids == expected).all()):
+            raise ValueError(f"the saved token ids ({tuple(ids.shape)}) are not this model's reading of the saved "
+                             f"context ({tuple(expected.shape)})")
+        layers, heads, head_dim = self.lm.kv_shape()
+        shape = (1, heads, ids.shape[1], head_dim)
+        names = {"input_ids", *(f"{kind}.{i}" for kind in ("keys", "values") for i in range(layers))}
+        if set(tensors) != names:
+            raise ValueError(f"the saved cache has {len(tensors) - 1} key/value tensors, this model {2 * layers}")
+        bad = [n for n in sorted(names - {"input_ids"})
+               if tuple(tensors[n].shape) != shape or not tensors[n].is_floating_point()]
+        if bad:
+            raise ValueError(f"the saved cache tensor {bad[0]} is {tuple(tensors[bad[0]].shape)} "
+                             f"{tensors[bad[0]].dtype}, this model needs floats of shape {shape}")
+        device, dtype = self.lm.device, self.lm.model.dtype
         self._prefix = KVPrefix(
-            tensors["input_ids"].to(device),
-            tuple(tensors[f"keys.{i}"].to(device) for i in range(n_layers)),
-            tuple(tensors[f"values.{i}"].to(device) for i in range(n_layers)),
+            ids.to(device),
+            tuple(tensors[f"keys.{i}"].to(device, dtype) for i in range(layers)),
+            tuple(tensors[f"values.{i}"].to(device, dtype) for i in range(layers)),
         )
 
 

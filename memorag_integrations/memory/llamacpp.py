@@ -116,7 +116,13 @@ class LlamaCppKVMemory(Memory):
             self._read()
             return
         self._prefix_text = self._prefix_prompt(self.lm.render)
-        self._tokens = tensors["input_ids"].numpy().astype(np.int32)
-        self._kv = tensors["kv_state"].numpy().tobytes()
+        tokens = np.asarray(self.lm.tokenize(self._prefix_text), dtype=np.int32)
+        ids, kv = tensors["input_ids"].numpy(), tensors["kv_state"]
+        if ids.dtype != np.int32 or ids.shape != tokens.shape or not np.array_equal(ids, tokens):
+            raise ValueError(f"the saved token ids ({ids.shape}) are not this model's reading of the saved context "
+                             f"({tokens.shape})")
+        if kv.dim() != 1 or str(kv.dtype) != "torch.uint8":
+            raise ValueError("the saved llama.cpp state is not a byte array")
+        self._tokens, self._kv = tokens, kv.numpy().tobytes()
         with self.lm.lock:  # fails here, not at the first query, if the bytes do not fit
             self.lm.restore_prefix(self, self._tokens, self._kv, force=True)

@@ -51,11 +51,11 @@ class SentenceTransformerEmbedder(_HFTokenizerOffsets, Embedder):
     """A sentence-transformers model: None (embedded all-MiniLM-L6-v2), a local folder or a hub id."""
 
     def __init__(self, model: str | os.PathLike | None = None, *, device: str | None = None,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, local_files_only: bool = False) -> None:
         from sentence_transformers import SentenceTransformer
 
         self.identity, location = resolve_embedder(model)
-        self.model = SentenceTransformer(location, device=device)
+        self.model = SentenceTransformer(location, device=device, local_files_only=local_files_only)
         self.tokenizer = self.model.tokenizer
         self.max_tokens = int(self.model.max_seq_length or 512)
         self.batch_size = batch_size

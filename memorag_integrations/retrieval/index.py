@@ -6,6 +6,7 @@ written from a CPU copy, so a corpus saved on one kind of machine loads on the o
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import faiss
@@ -67,9 +68,41 @@ class FaissIndex:
         faiss.write_index(index, str(path))
 
     @classmethod
-    def load(cls, path: Path, *, use_gpu: bool | None = None) -> FaissIndex:
+    def load(cls, path: Path, *, count: int | None = None, use_gpu: bool | None = None) -> FaissIndex:
+        """Read an index written by :meth:`save`; its header is checked first (see
+        :func:`check_flat_index_file`), so a damaged or crafted file never makes faiss allocate
+        more than the file holds. ``count``: the number of vectors it must hold."""
+        check_flat_index_file(path, count)
         obj = cls.__new__(cls)
-        obj.index = faiss.read_index(str(path))
+        try:
+            obj.index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise ValueError(f"faiss cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
         obj.on_gpu = False
         obj._place(use_gpu)
         return obj
+
+
+# FAISS's file layout of an IndexFlatIP: "IxFI", d (int32), ntotal (int64), two unused int64,
+# is_trained (uint8), metric (int32), then the vectors as a length-prefixed float32 array.
+_FLAT_HEADER = struct.Struct("<4siqqqBiQ")
+_FLAT_IP, _METRIC_IP = b"IxFI", 0
+
+
+def check_flat_index_file(path: Path, count: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``path`` is exactly an inner-product flat index of ``count``
+    vectors: the size its header claims must be the size the file has."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(_FLAT_HEADER.size)
+    if len(head) < _FLAT_HEADER.size:
+        raise ValueError(f"{path.name} is too short to be a FAISS index ({size} bytes)")
+    fourcc, dim, ntotal, _, _, _, metric, floats = _FLAT_HEADER.unpack(head)
+    if fourcc != _FLAT_IP or metric != _METRIC_IP:
+        raise ValueError(f"{path.name} is not an inner-product flat FAISS index")
+    if not 0 < dim <= 1 << 16 or ntotal < 0 or floats != ntotal * dim:
+        raise ValueError(f"{path.name} has an inconsistent header (dim {dim}, {ntotal} vectors)")
+    if size != _FLAT_HEADER.size + 4 * floats:
+        raise ValueError(f"{path.name} claims {ntotal} vectors of dimension {dim} but holds {size} bytes")
+    if count is not None and ntotal != count:
+        raise ValueError(f"{path.name} holds {ntotal} vectors for {count} chunks")

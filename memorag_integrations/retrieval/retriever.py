@@ -16,6 +16,8 @@ from memorag_integrations.schema import Chunk, Document
 
 CHUNKS_FILE = "chunks.jsonl"
 INDEX_FILE = "index.faiss"
+#: The files :meth:`DenseRetriever.save` writes for a non-empty corpus.
+FILES = (CHUNKS_FILE, INDEX_FILE)
 
 
 class DenseRetriever(Searcher):
@@ -79,12 +81,16 @@ class DenseRetriever(Searcher):
         return files
 
     def load(self, folder: Path) -> None:
+        """Read what :meth:`save` wrote; ``ValueError`` when the chunks and the index do not fit
+        each other or this retriever's embedder."""
         with open(folder / CHUNKS_FILE, encoding="utf-8") as fh:
-            self.chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
-        index_path = folder / INDEX_FILE
-        self.index = FaissIndex.load(index_path) if index_path.exists() else None
-        if self.index is not None and len(self.index) != len(self.chunks):
-            raise ValueError(f"the index holds {len(self.index)} vectors for {len(self.chunks)} chunks")
+            chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
+        index = FaissIndex.load(folder / INDEX_FILE, count=len(chunks)) if chunks else None
+        if index is not None:
+            dim = self.embedder.encode(["dimension check"]).shape[1]
+            if dim != index.dim:
+                raise ValueError(f"the index holds vectors of dimension {index.dim}, the embedder writes {dim}")
+        self.chunks, self.index = chunks, index
 
     def __repr__(self) -> str:
         return (f"DenseRetriever(embedder={self.embedder.identity!r}, chunk_tokens={self.chunk_tokens}, "

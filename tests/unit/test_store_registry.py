@@ -22,13 +22,13 @@ def test_unknown_and_remote_code_kinds_are_refused_with_what_to_pass():
         memory_from_config({"kind": "graph", "model": "x"})
     with pytest.raises(IncompatibleStoreError, match="trust_remote_code=True"):
         memory_from_config({"kind": "beacon", "model": "org/beacon", "beacon_ratio": 4})
-    with pytest.raises(IncompatibleStoreError, match="a local model: pass the same memory model"):
+    with pytest.raises(IncompatibleStoreError, match=r"by itself: pass the same memory model to load\(\)$"):
         memory_from_config({"kind": "kv", "model": "path:/somewhere/model"})
 
 
 def test_a_new_kind_registers_once_and_loads_everywhere():
     @memory_kind("echo", "test")
-    def _echo(config, generator):
+    def _echo(config, generator, allow):
         return PromptMemory(generator or ScriptedGenerator(), max_memory_tokens=config["max_memory_tokens"])
 
     try:

@@ -9,6 +9,7 @@ vector store). Written atomically; no pickle.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from llama_index.core.llms import LLM
 from llama_index.retrievers.memorag import MemoRAGRetriever
 from llama_index.retrievers.memorag.embedding import MemoRAGEmbedding, core_embedder
 
-from memorag_integrations.engine import MemoRAG
+from memorag_integrations.engine import MemoRAG, check_retriever_config
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          MissingDependencyError)
 from memorag_integrations.llm.base import TextGenerator
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from llama_index.query_engine.memorag.base import MemoRAGQueryEngine
 
 ADAPTER = "llama_index"
+#: A file of LlamaIndex's storage: a relative path inside ``index/``.
+SAFE_PATH = re.compile(r"[A-Za-z0-9_][\w.-]*(/[A-Za-z0-9_][\w.-]*)*")
 INDEX_DIR = "index"
 ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "grounding", "feedback", "clue_tokens",
                   "answer_tokens")
@@ -79,12 +82,13 @@ def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm
     if manifest.get("adapter") != ADAPTER:
         raise IncompatibleStoreError(f"{folder} was not saved by the LlamaIndex adapter; load it with "
                                      "memorag_integrations.MemoRAG.load instead")
-    _check_index_files(folder / INDEX_DIR, manifest.get("index_files", {}))
+    _check_adapter_entries(manifest, folder)
+    _check_index_files(folder / INDEX_DIR, manifest["index_files"])
     saved = {**manifest["engine"], **options}
     task = saved.pop("task")
     retriever_options = {name: saved.pop(name) for name in ("similarity_top_k", "per_query_top_k")}
 
-    chunking = manifest["retriever"]
+    chunking = check_retriever_config(manifest["retriever"], folder)
     if embed_model is None:
         if chunking["embedder"] != DEFAULT_EMBEDDER:
             raise IncompatibleStoreError(f"{folder} was indexed with the embedding model {chunking['embedder']!r}: "
@@ -102,7 +106,11 @@ def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm
     index_dir = str(folder / INDEX_DIR)
     storage = StorageContext.from_defaults(persist_dir=index_dir,
                                            vector_store=vector_store or _saved_vector_store(manifest, index_dir))
-    index = load_index_from_storage(storage, index_id=manifest["index_id"], embed_model=embed_model)
+    try:
+        index = load_index_from_storage(storage, index_id=manifest["index_id"], embed_model=embed_model)
+    except Exception as exc:  # noqa: BLE001 (LlamaIndex's stores raise many kinds on damaged files)
+        raise CorruptStoreError(f"{folder}/{INDEX_DIR} could not be read ({type(exc).__name__}: {exc}); build the "
+                                "engine again") from exc
     if not isinstance(index, VectorStoreIndex):
         raise CorruptStoreError(f"{folder}/{INDEX_DIR} holds a {type(index).__name__}, not a vector store index; "
                                 "build the engine again")
@@ -143,10 +151,23 @@ def _index_files(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): file_sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _check_adapter_entries(manifest: dict[str, Any], folder: Path) -> None:
+    """The manifest entries only this adapter writes, checked before anything is opened."""
+    files = manifest.get("index_files")
+    ok = (isinstance(manifest.get("engine"), dict) and isinstance(manifest["engine"].get("task"), str)
+          and isinstance(manifest.get("index_id"), str) and isinstance(manifest.get("retriever"), dict)
+          and isinstance(files, dict) and files
+          and all(isinstance(n, str) and SAFE_PATH.fullmatch(n) and ".." not in n.split("/") for n in files))
+    if not ok:
+        raise CorruptStoreError(f"{folder}/manifest.json lacks valid engine, index_id or index_files entries (the "
+                                "index files must be relative paths inside index/); build the engine again")
+
+
 def _check_index_files(root: Path, expected: dict[str, str]) -> None:
     for name, digest in expected.items():
         path = root / name
-        if not path.is_file():
-            raise CorruptStoreError(f"{path} is missing; the saved engine is incomplete, build it again")
+        if path.is_symlink() or not path.is_file():
+            raise CorruptStoreError(f"{path} is missing (or not a plain file); the saved engine is incomplete, "
+                                    "build it again")
         if file_sha256(path) != digest:
             raise CorruptStoreError(f"{path} does not match its checksum in the manifest; build the engine again")
