@@ -4,8 +4,8 @@ from memorag_integrations.documents import as_documents, load_document
 from memorag_integrations.engine import MemoRAG
 from memorag_integrations.errors import (BinaryFileError, CorruptStoreError, DocumentReadError, EmptyQueryError,
                                          EmptyTextError, GenerationError, IncompatibleStoreError, InvalidInputError,
-                                         MemoRAGError, MissingDependencyError, NotMemorizedError, StoreError,
-                                         StoreExistsError, StoreNotFoundError)
+                                         MemoRAGError, MissingDependencyError, NotMemorizedError, QueryTooLongError,
+                                         StoreError, StoreExistsError, StoreNotFoundError, StoreWriteError)
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.memory.prompt import PromptMemory
@@ -21,6 +21,7 @@ __all__ = [
     "Answer", "BinaryFileError", "Chunk", "Chunker", "Clues", "CorruptStoreError", "DenseRetriever", "Document",
     "DocumentReadError", "EmptyQueryError", "EmptyTextError", "Evidence", "GenerationError", "Hit",
     "IncompatibleStoreError", "InvalidInputError", "Memory", "MemoRAG", "MemoRAGError",
-    "MissingDependencyError", "NotMemorizedError", "PromptMemory", "Searcher", "StoreError", "StoreExistsError",
-    "StoreNotFoundError", "TextGenerator", "as_documents", "load_document", "reciprocal_rank_fusion",
+    "MissingDependencyError", "NotMemorizedError", "PromptMemory", "QueryTooLongError", "Searcher", "StoreError",
+    "StoreExistsError", "StoreNotFoundError", "StoreWriteError", "TextGenerator", "as_documents", "load_document",
+    "reciprocal_rank_fusion",
 ]

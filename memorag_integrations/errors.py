@@ -19,6 +19,10 @@ class EmptyQueryError(InvalidInputError):
     """A query is empty or only whitespace."""
 
 
+class QueryTooLongError(InvalidInputError):
+    """A query does not fit in the model's window beside the memory."""
+
+
 class BinaryFileError(InvalidInputError):
     """A file given as text is binary."""
 
