@@ -6,12 +6,31 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from memorag_integrations import defaults
 from memorag_integrations.errors import MemoRAGError
 from memorag_integrations.store import check_writable
 from memorag_integrations.tasks import TASK_NAMES
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one line on a usage error, as every other error of the command has."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"memorag: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value!r}")
+    return number
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +43,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="memorag", description="Memory-augmented RAG over long documents.")
+    parser = Parser(prog="memorag", description="Memory-augmented RAG over long documents.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -32,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("paths", nargs="+", help="TXT, MD, PDF or DOCX files")
     mem.add_argument("--save-dir", required=True, help="folder to write the memorized corpus to")
     mem.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
-    mem.add_argument("--max-memory-tokens", type=int, default=defaults.MAX_MEMORY_TOKENS,
+    mem.add_argument("--max-memory-tokens", type=positive_int, default=defaults.MAX_MEMORY_TOKENS,
                      help="memory window; longer text is gisted")
     _model_options(mem)
 
@@ -40,13 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("save_dir")
     ask.add_argument("question")
     ask.add_argument("--task", choices=TASK_NAMES, default="memorag")
-    ask.add_argument("-k", type=int, default=defaults.K, help="evidence chunks to retrieve")
+    ask.add_argument("-k", type=positive_int, default=defaults.K, help="evidence chunks to retrieve")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
     _model_options(ask)
 
     summ = sub.add_parser("summarize", help="summarize a memorized folder")
     summ.add_argument("save_dir")
-    summ.add_argument("-k", type=int, default=defaults.K, help="evidence chunks to summarize from")
+    summ.add_argument("-k", type=positive_int, default=defaults.K, help="evidence chunks to summarize from")
     summ.add_argument("--json", action="store_true")
     _model_options(summ)
     return parser
@@ -85,10 +104,25 @@ def _print_answer(answer, as_json: bool) -> None:
     print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items()))
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Everything that can be checked before a model is loaded (which takes many seconds)."""
+    from memorag_integrations.models import check_device, resolve_embedder, resolve_lm
+    from memorag_integrations.tasks import get_task
+
+    check_device(args.device)
+    if args.model:
+        resolve_lm(args.model)
+    if args.embedder:
+        resolve_embedder(args.embedder)
+    if args.command == "ask":
+        get_task(args.task).check_query(args.question)
+
+
 def run(args: argparse.Namespace) -> int:
     from memorag_integrations.documents import load_document
     from memorag_integrations.engine import MemoRAG
 
+    check_arguments(args)
     if args.command == "memorize":
         docs = [load_document(p) for p in args.paths]
         check_writable(args.save_dir, overwrite=args.overwrite)  # fail before loading any model
@@ -111,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # the libraries' deprecation notes are for developers, not for a user's terminal
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         return run(args)
     except MemoRAGError as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,23 +23,78 @@ class DecodingFallbackWarning(UserWarning):
     """A text file was not UTF-8 and was decoded with a fallback encoding."""
 
 
+# Byte-order marks, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+#: Control characters (not whitespace) that make a decoded sample binary: text has almost none.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+BINARY_SHARE = 0.01
+SAMPLE_CHARS = 100_000
+
+
 def decode_text(data: bytes, source: str = "<bytes>") -> str:
-    """UTF-8 (with or without BOM); otherwise cp1252, then latin-1, with a warning."""
-    if b"\x00" in data[:8192]:
-        raise BinaryFileError(f"{source} looks binary (it contains NUL bytes); pass a text, PDF or DOCX file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    for encoding in ("cp1252", "latin-1"):
+    """Text by its byte-order mark (UTF-8/16/32), UTF-16 without one when its zero bytes say so,
+    else UTF-8, else cp1252 or latin-1 with a warning. Binary data (control characters in more
+    than 1% of the sample, which NUL bytes are) raises :class:`BinaryFileError`."""
+    encoding = _bom_encoding(data) or _utf16_without_bom(data)
+    if encoding is not None:
         try:
             text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise DocumentReadError(f"{source} starts as {encoding} but is not valid {encoding} ({exc.reason} at "
+                                    f"byte {exc.start}); re-save it as UTF-8") from exc
+        return _not_binary(text.removeprefix("\ufeff"), source)
+    try:
+        return _not_binary(data.decode("utf-8"), source)
+    except UnicodeDecodeError:
+        pass
+    for fallback in ("cp1252", "latin-1"):
+        try:
+            text = _not_binary(data.decode(fallback), source)
         except UnicodeDecodeError:
             continue
-        warnings.warn(f"{source} is not valid UTF-8; decoded as {encoding}. Re-save it as UTF-8 "
+        warnings.warn(f"{source} is not valid UTF-8; decoded as {fallback}. Re-save it as UTF-8 "
                       "if characters look wrong.", DecodingFallbackWarning, stacklevel=3)
         return text
     raise DocumentReadError(f"cannot decode {source}")  # unreachable: latin-1 decodes any bytes
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    return next((encoding for bom, encoding in _BOMS if data.startswith(bom)), None)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 LE or BE when, as in mostly-Latin text, one byte of each pair is nearly always zero."""
+    sample = data[:8192]
+    half = len(sample) // 2
+    if half < 8:
+        return None
+    even, odd = sample[0:2 * half:2].count(0), sample[1:2 * half:2].count(0)
+    if odd > 0.4 * half and even < 0.05 * half:
+        return "utf-16-le"
+    if even > 0.4 * half and odd < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def _not_binary(text: str, source: str) -> str:
+    sample = text[:SAMPLE_CHARS]
+    controls = len(_CONTROL.findall(sample))
+    if controls > BINARY_SHARE * max(len(sample), 1) or "\x00" in sample:
+        raise BinaryFileError(f"{source} looks binary ({controls} control characters in its first "
+                              f"{len(sample)}); pass a text, PDF or DOCX file")
+    return text
+
+
+def check_encodable(text: str, what: str) -> str:
+    """``text`` unchanged, or :class:`InvalidInputError` when it cannot be written as UTF-8 (a lone
+    surrogate, as from bytes decoded with ``surrogateescape``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"{what} holds {exc.object[exc.start:exc.end]!r} at character {exc.start}, which is "
+                                "not valid Unicode text; decode the source with errors='replace' first") from exc
+    return text
 
 
 def load_document(path: str | os.PathLike) -> Document:
@@ -81,6 +138,9 @@ def as_documents(inputs: str | Document | Iterable[str | Document], *, first_id:
     """Normalise the engine's input; unnamed documents get ids ``doc-<first_id>``, ``doc-<first_id+1>``..."""
     if isinstance(inputs, (str, Document)):
         inputs = [inputs]
+    elif isinstance(inputs, (bytes, bytearray)) or not isinstance(inputs, Iterable):
+        raise InvalidInputError(f"expected a text, a Document or a list of them, got {type(inputs).__name__}; "
+                                "use load_document(path) for files")
     docs: list[Document] = []
     for i, item in enumerate(inputs):
         if isinstance(item, str):
@@ -88,8 +148,12 @@ def as_documents(inputs: str | Document | Iterable[str | Document], *, first_id:
         elif not isinstance(item, Document):
             raise InvalidInputError(f"expected str or Document, got {type(item).__name__}; "
                                     "use load_document(path) for files")
+        if not isinstance(item.text, str):
+            raise InvalidInputError(f"document {item.doc_id or i} has a {type(item.text).__name__} as its text, "
+                                    "not a str")
         if not item.text or not item.text.strip():
             raise EmptyTextError(f"document {item.doc_id or i} is empty; pass text with content")
+        check_encodable(item.text, f"document {item.doc_id or i}")
         if item.doc_id is None:
             item = Document(item.text, f"doc-{first_id + i}", dict(item.metadata))
         docs.append(item)

@@ -13,10 +13,11 @@ from typing import Any
 
 from memorag_integrations import defaults
 from memorag_integrations.documents import as_documents
-from memorag_integrations.errors import CorruptStoreError, IncompatibleStoreError, InvalidInputError, NotMemorizedError
+from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
+                                         NotMemorizedError, QueryTooLongError)
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
-from memorag_integrations.pipeline import Fusion, Steps, arank, check_k, rank
+from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, rank
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.retriever import DenseRetriever
@@ -42,6 +43,8 @@ class Prepared:
     evidence: list[Evidence]
     prompt: str
     timings: dict[str, float]
+    #: The reply when nothing was retrieved (no model is asked); None otherwise.
+    unanswered: str | None = None
 
 
 class MemoRAG:
@@ -80,14 +83,16 @@ class MemoRAG:
         self.generator = generator or memory.generator
         self.k = check_k(k)
         self.token_budget = token_budget
+        if not isinstance(use_draft, bool):
+            raise InvalidInputError(f"use_draft must be True or False, got {use_draft!r}")
         self.use_draft = use_draft
         self.query_weight = query_weight
         self.rrf_k = rrf_k
         self.grounding = grounding
         self.feedback = feedback
-        Steps(grounding, feedback)  # bad settings fail here, not at the first query
-        self.clue_tokens = clue_tokens
-        self.answer_tokens = answer_tokens
+        self.fusion, self.steps  # noqa: B018 (bad settings fail here, not at the first query)
+        self.clue_tokens = check_k(clue_tokens, "clue_tokens")
+        self.answer_tokens = check_k(answer_tokens, "answer_tokens")
         self.progress = progress
         self.documents: list[Document] = []
         #: False when the chunks live in a store outside the engine (an adapter's vector store).
@@ -175,6 +180,8 @@ class MemoRAG:
 
         ``clues`` defaults to :meth:`expand` of the query; pass ``Clues()`` for plain dense retrieval.
         """
+        check_clues(clues)  # the arguments before the memory's calls
+        k = self._k(k)
         if clues is None:
             clues = self.expand(query)
         return [self._evidence(h) for h in self.rank(query, clues, k=k)]
@@ -206,31 +213,41 @@ class MemoRAG:
         """Answer ``query``. Tasks: ``memorag`` (clues -> retrieval -> generator), ``qa`` (the
         memory alone) and ``summarize`` (key points -> retrieval -> summary; query optional)."""
         t0 = time.perf_counter()
+        tokens = self._tokens(max_new_tokens)
         prepared = self.prepare(query, task, k=k)
         t1 = time.perf_counter()
-        text = self._writer(prepared.task).generate(prepared.prompt, self._tokens(max_new_tokens))
+        text = prepared.unanswered or self._writer(prepared.task).generate(prepared.prompt, tokens)
         return self._answer(prepared, text, t0, t1)
 
     async def aanswer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None) -> Answer:
         """Async :meth:`answer`: remote generators are awaited natively, local ones run in threads."""
         t0 = time.perf_counter()
+        tokens = self._tokens(max_new_tokens)
         prepared = await self.aprepare(query, task, k=k)
         t1 = time.perf_counter()
-        text = await self._writer(prepared.task).agenerate(prepared.prompt, self._tokens(max_new_tokens))
+        text = prepared.unanswered or await self._writer(prepared.task).agenerate(prepared.prompt, tokens)
         return self._answer(prepared, text, t0, t1)
 
     def stream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Like :meth:`answer`, but yield the answer text piece by piece as it is generated."""
+        tokens = self._tokens(max_new_tokens)
         prepared = self.prepare(query, task, k=k)
-        yield from self._writer(prepared.task).stream(prepared.prompt, self._tokens(max_new_tokens))
+        if prepared.unanswered:
+            yield prepared.unanswered
+            return
+        yield from self._writer(prepared.task).stream(prepared.prompt, tokens)
 
     async def astream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None) -> AsyncIterator[str]:
         """Async :meth:`stream`."""
+        tokens = self._tokens(max_new_tokens)
         prepared = await self.aprepare(query, task, k=k)
-        async for piece in self._writer(prepared.task).astream(prepared.prompt, self._tokens(max_new_tokens)):
+        if prepared.unanswered:
+            yield prepared.unanswered
+            return
+        async for piece in self._writer(prepared.task).astream(prepared.prompt, tokens):
             yield piece
 
     def summarize(self, *, k: int | None = None, max_new_tokens: int | None = None) -> Answer:
@@ -266,7 +283,9 @@ class MemoRAG:
                   hits: list[FusedHit] | None = None, **timings: float) -> Prepared:
         """The evidence of ``hits`` and the task's prompt over it, with the steps' ``timings``."""
         evidence = [self._evidence(h) for h in hits or []]
-        return Prepared(task, clues, evidence, task.prompt(prompts, query, [e.text for e in evidence]), timings)
+        passages = [e.text for e in evidence]
+        return Prepared(task, clues, evidence, task.prompt(prompts, query, passages), timings,
+                        task.unanswered(prompts, passages))
 
     # -- the steps' small parts --------------------------------------------------------------------
     def check_query(self, query: object, task: str | Task = "memorag") -> tuple[Task, str, PromptSet]:
@@ -274,7 +293,23 @@ class MemoRAG:
         task = get_task(task)
         query = task.check_query(query)
         self._require_memory()
+        if query:
+            self._check_length(query, task)
         return task, query, task.prompts(query, self.memory.language)
+
+    def _check_length(self, query: str, task: Task) -> None:
+        """Refuse a query that cannot fit in the memory model's window beside the memory, before any
+        model call (it would run for minutes and fail, or be cut silently)."""
+        reserve = max(self.clue_tokens, self.answer_tokens if task.memory_answers else 0)
+        room = self.memory.query_room(reserve)
+        if len(query.encode("utf-8")) + 2 > room:  # tokenizers make at most a token per byte (+ markers)
+            n = self.memory.generator.count_tokens(query)
+            if n > room:
+                window = self.memory.generator.context_window
+                raise QueryTooLongError(
+                    f"the query is {n} tokens long, and the memory model's {window}-token window has room for "
+                    f"{max(room, 0)} beside the memory: shorten the question, or memorize with a smaller "
+                    "max_memory_tokens")
 
     def _memory_calls(self, task: Task, query: str, prompts: PromptSet) -> list[tuple[str, int]]:
         return task.memory_calls(prompts, query, use_draft=self.use_draft, clue_tokens=self.clue_tokens,

@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -76,7 +77,7 @@ def resolve_lm(spec: str | os.PathLike | None) -> tuple[str, str | Path, str | N
         return f"gguf:{path.name}", path.parent, path.name
     if path.is_dir():
         return f"path:{path.resolve().name}", path, None
-    return str(spec), str(spec), None
+    return _hub_id(spec), str(spec), None
 
 
 def resolve_embedder(spec: str | os.PathLike | None) -> tuple[str, str]:
@@ -86,7 +87,21 @@ def resolve_embedder(spec: str | os.PathLike | None) -> tuple[str, str]:
     path = Path(spec).expanduser()
     if path.is_dir():
         return f"path:{path.resolve().name}", str(path)
-    return str(spec), str(spec)
+    return _hub_id(spec), str(spec)
+
+
+def _hub_id(spec: str | os.PathLike) -> str:
+    """``spec`` when it can be a Hugging Face id ("name" or "org/name"); a path that does not exist
+    is refused here, with what to pass, instead of failing in the hub client."""
+    from memorag_integrations.errors import InvalidInputError
+
+    text = str(spec)
+    looks_like_path = (isinstance(spec, os.PathLike) or text.startswith((".", "~", "/", "\\")) or text.count("/") > 1
+                       or os.sep in text.replace("/", "") or text.endswith(("/", ".gguf")))
+    if looks_like_path:
+        raise InvalidInputError(f"no model file or folder at {text}; pass an existing GGUF file, a model folder or a "
+                                "Hugging Face model id (org/name)")
+    return text
 
 
 @contextlib.contextmanager
@@ -151,6 +166,33 @@ def cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+_DEVICE = re.compile(r"(cpu|mps|cuda|cuda:\d+)")
+
+
+def check_device(device: str | None) -> str | None:
+    """``device`` unchanged when this machine has it; a typed error that says which exist otherwise."""
+    from memorag_integrations.errors import InvalidInputError
+
+    if device is None:
+        return None
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise InvalidInputError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            raise InvalidInputError(f"device {device!r} is not here: this machine has {count} CUDA GPU(s) visible "
+                                    "to torch; use cpu" + (f" or cuda:0..{count - 1}" if count else ""))
+    if device == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise InvalidInputError("device 'mps' is not available on this machine; use cpu")
+    return device
 
 
 def is_cuda(device: str | None) -> bool:

@@ -32,6 +32,15 @@ class Fusion:
     rrf_k: int = DEFAULT_RRF_K
     token_budget: int | None = None
 
+    def __post_init__(self) -> None:
+        w = self.query_weight
+        if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0):
+            raise InvalidInputError(f"query_weight must be a positive number, or None to weigh the query as much as "
+                                    f"all its clues; got {w!r}")
+        check_k(self.rrf_k, "rrf_k")
+        if self.token_budget is not None:
+            check_k(self.token_budget, "token_budget")
+
 
 @dataclass(frozen=True)
 class Steps:
@@ -67,8 +76,16 @@ def check_k(k: object, name: str = "k") -> int:
     return k
 
 
+def check_clues(clues: object) -> None:
+    """``clues`` a :class:`Clues` or None, or a typed error."""
+    if clues is not None and not isinstance(clues, Clues):
+        raise InvalidInputError(f"clues must be a Clues (Clues() for plain dense retrieval) or None, got "
+                                f"{type(clues).__name__}")
+
+
 def plan_searches(query: str, clues: Clues | None) -> list[str]:
     """The query and every clue, stripped, each once, empty ones dropped: one search each."""
+    check_clues(clues)
     items = [query, *(clues.queries() if clues is not None else [])]
     return list(dict.fromkeys(q.strip() for q in items if q and q.strip()))
 
@@ -132,7 +149,7 @@ def first_round(query: str, searches: list[str], results: list[list[Hit]], *, st
 def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
          count_tokens: Callable[[str], int], fetch_k: int | None = None, steps: Steps = Steps()) -> list[FusedHit]:
     """The evidence for ``query`` and its ``clues`` from ``searcher``, best first."""
-    fetch = fetch_k or fetch_count(k)
+    fetch = fetch_count(k) if fetch_k is None else check_k(fetch_k, "fetch_k")
     searches = plan_searches(query, clues)
     searches, results, extra = first_round(query, searches, searcher.search(searches, fetch), steps=steps,
                                            fusion=fusion, text_of=searcher.text_of)
@@ -145,7 +162,7 @@ async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, 
                 count_tokens: Callable[[str], int], fetch_k: int | None = None,
                 steps: Steps = Steps()) -> list[FusedHit]:
     """Async :func:`rank`: the searches go through the searcher's own ``asearch``."""
-    fetch = fetch_k or fetch_count(k)
+    fetch = fetch_count(k) if fetch_k is None else check_k(fetch_k, "fetch_k")
     searches = plan_searches(query, clues)
     searches, results, extra = first_round(query, searches, await searcher.asearch(searches, fetch), steps=steps,
                                            fusion=fusion, text_of=searcher.text_of)

@@ -20,6 +20,7 @@ class PromptSet:
     answer: str
     summary: str
     no_evidence: str
+    nothing_found: str
 
     def memory_fingerprint(self) -> str:
         """The prompts that shape what a memory holds (reading and gisting), not how it is queried:
@@ -53,6 +54,7 @@ ENGLISH = PromptSet(
     ),
     summary="Write a concise summary of the text from these passages.\n\nPassages:\n{evidence}",
     no_evidence="(no passage was retrieved)",
+    nothing_found="No passage of the corpus was retrieved for this question, so there is nothing to answer from.",
 )
 
 CHINESE = PromptSet(
@@ -72,6 +74,7 @@ CHINESE = PromptSet(
     ),
     summary="请根据这些段落写一段简明的全文摘要。\n\n段落：\n{evidence}",
     no_evidence="（没有检索到段落）",
+    nothing_found="没有检索到与这个问题相关的段落，无法根据文本回答。",
 )
 
 PROMPT_SETS = {"en": ENGLISH, "zh": CHINESE}

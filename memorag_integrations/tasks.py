@@ -15,6 +15,7 @@ from typing import Literal
 from memorag_integrations.errors import EmptyQueryError, InvalidInputError
 from memorag_integrations.prompts import PromptSet, detect_language, format_evidence, get_prompts, parse_items
 from memorag_integrations.schema import Clues
+from memorag_integrations.documents import check_encodable
 
 TaskName = Literal["memorag", "qa", "summarize"]
 #: A memory call: the instruction and the most tokens the memory may write for it.
@@ -38,7 +39,7 @@ class Task:
             return ""
         if not isinstance(query, str):
             raise InvalidInputError(f"the query must be a string, got {type(query).__name__}")
-        query = query.strip()
+        query = check_encodable(query, "the query").strip()
         if not query and self.needs_query:
             raise EmptyQueryError("the query is empty; ask a question (or use task='summarize')")
         return query
@@ -59,6 +60,11 @@ class Task:
     def prompt(self, prompts: PromptSet, query: str, passages: Sequence[str]) -> str:
         """The final prompt, from the query and the retrieved passages."""
         raise NotImplementedError
+
+    def unanswered(self, prompts: PromptSet, evidence: Sequence[object]) -> str | None:
+        """The reply when the task retrieves and found no ``evidence`` (in any form): no model is
+        asked to answer from nothing (it would invent an answer). None when there is evidence."""
+        return prompts.nothing_found if self.retrieves and not evidence else None
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"

@@ -57,11 +57,17 @@ def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, tas
 
         answer = RunnableLambda(variables, name="memorag_prompt_variables") | prompt | llm | StrOutputParser()
 
+    def answer_or_nothing(inputs: dict[str, Any]) -> Runnable:
+        """The model answers only when something was retrieved; it would invent an answer from nothing."""
+        prompts = memorag_task.prompts(inputs["question"], language)
+        unanswered = memorag_task.unanswered(prompts, inputs["context"])
+        return answer if unanswered is None else RunnableLambda(lambda _: unanswered, name="memorag_nothing_found")
+
     chain = (
         RunnableLambda(as_question, name="memorag_question")
         | RunnablePassthrough.assign(context=itemgetter("question") | retriever.bind(task=task))
         | RunnablePassthrough.assign(clues=RunnableLambda(_clues_of, name="memorag_clues"))
-        | RunnablePassthrough.assign(answer=answer)
+        | RunnablePassthrough.assign(answer=RunnableLambda(answer_or_nothing, name="memorag_answer"))
     ).pick(["answer", "context", "clues"])
     return chain.with_config(run_name="memorag_chain")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -13,7 +14,8 @@ from typing import Any
 import torch
 
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
-from memorag_integrations.models import auto_batch_size, converted_gguf_dir, model_load_kwargs, resolve_lm
+from memorag_integrations.models import (auto_batch_size, check_device, converted_gguf_dir, model_load_kwargs,
+                                         resolve_lm)
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +63,10 @@ class TransformersGenerator(TextGenerator):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         identity, location, gguf_file = resolve_lm(model)
+        device = check_device(device) or ("cuda" if torch.cuda.is_available() else "cpu")
         if gguf_file is not None:
             location = converted_gguf_dir(Path(location), gguf_file)
         self.identity = identity
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         kwargs = model_load_kwargs(device, dtype=dtype, device_map=device_map, load_in_4bit=load_in_4bit,
                                    attn_implementation=attn_implementation, trust_remote_code=trust_remote_code,
                                    extra={"local_files_only": local_files_only, **(model_kwargs or {})})
@@ -166,7 +168,7 @@ class TransformersGenerator(TextGenerator):
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
-                      past_key_values=cache, **self.generation_kwargs(max_new_tokens, temperature))
+                      **self._cache_kwarg(cache), **self.generation_kwargs(max_new_tokens, temperature))
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -207,9 +209,17 @@ class TransformersGenerator(TextGenerator):
 
         ids = self.encode(text)
         cache = DynamicCache(config=self.model.config)
-        self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **self._cache_kwarg(cache))
         layers: list[Any] = list(cache.layers)  # plain attention layers: each holds keys and values
         return KVPrefix(ids, tuple(layer.keys for layer in layers), tuple(layer.values for layer in layers))
+
+    def _cache_kwarg(self, cache: Any) -> dict[str, Any]:
+        """``cache`` under the name this transformers version takes (``past_key_values`` is
+        deprecated for ``cache`` in 5.x and warns at every call)."""
+        if cache is None:
+            return {}
+        forward = inspect.signature(self.model.forward).parameters
+        return {"cache" if "cache" in forward else "past_key_values": cache}
 
     def _cache_from(self, prefix: KVPrefix):
         from transformers import DynamicCache
@@ -224,7 +234,7 @@ class TransformersGenerator(TextGenerator):
         """Continue ``prefix`` (already read) with ``suffix`` and generate."""
         ids = torch.cat([prefix.input_ids, self.encode(suffix)], dim=1)
         out = self.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=self._cache_from(prefix),
+            input_ids=ids, attention_mask=torch.ones_like(ids), **self._cache_kwarg(self._cache_from(prefix)),
             **self.generation_kwargs(max_new_tokens, temperature),
         )
         return self.decode(out[0, ids.shape[1]:])

@@ -16,6 +16,10 @@ from memorag_integrations.prompts import PromptSet, detect_language, get_prompts
 from memorag_integrations.schema import Document
 
 
+#: Tokens of an instruction's own words and chat markup around the query (the longest prompt's).
+INSTRUCTION_TOKENS = 160
+
+
 class Memory(ABC):
     """Global memory of a corpus.
 
@@ -41,6 +45,7 @@ class Memory(ABC):
         self.context: str | None = None  # the text the memory holds: the corpus or its gists
         self.gists: list[Gist] = []
         self.language = "en"
+        self._context_tokens: int | None = None
 
     @property
     def identity(self) -> str:
@@ -53,6 +58,17 @@ class Memory(ABC):
     def _require_ready(self) -> None:
         if not self.is_ready:
             raise NotMemorizedError("nothing is memorized yet: call memorize(...) or MemoRAG.load(dir) first")
+
+    def memory_tokens(self) -> int:
+        """Tokens of the model's window the memory takes (its context, counted once)."""
+        if self._context_tokens is None:
+            self._context_tokens = self.generator.count_tokens(self.context or "")
+        return self._context_tokens
+
+    def query_room(self, reserve: int) -> int:
+        """Tokens a query may take beside the memory, the instruction around it and ``reserve``
+        tokens of output, in the model's window."""
+        return self.generator.context_window - self.memory_tokens() - reserve - INSTRUCTION_TOKENS
 
     @property
     def prompts(self) -> PromptSet:
@@ -82,6 +98,7 @@ class Memory(ABC):
     def memorize(self, documents: Sequence[Document], *, progress: bool = True) -> None:
         """Read ``documents`` (all of them: memorizing replaces what was held before)."""
         self.language = detect_language(" ".join(d.text[:2000] for d in documents))
+        self._context_tokens = None
         if self.compresses:
             self.context, self.gists = self.compressor.build_context(
                 documents, self.prompts, self.max_memory_tokens, progress=progress)
@@ -114,6 +131,7 @@ class Memory(ABC):
         return {}, {"context": self.context, "gists": [g.to_dict() for g in self.gists], "language": self.language}
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        self._context_tokens = None
         self.context = meta["context"]
         self.gists = [Gist.from_dict(g) for g in meta.get("gists", [])]
         self.language = meta.get("language", "en")

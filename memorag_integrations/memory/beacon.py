@@ -98,6 +98,11 @@ class BeaconMemory(Memory):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "beacon_ratio": self.beacon_ratio}
 
+    def memory_tokens(self) -> int:
+        """The beacons' share of the window: the context compressed by the beacon ratio."""
+        ratio = self.beacon_ratio if isinstance(self.beacon_ratio, int) else 1
+        return super().memory_tokens() // max(1, ratio)
+
     def _read(self) -> None:
         ids = self.lm.encode(self._prefix_prompt(self.lm.render))
         model = self.lm.model

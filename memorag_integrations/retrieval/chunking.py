@@ -17,6 +17,9 @@ OffsetsFn = Callable[[str], list[tuple[int, int]]]
 
 _WORD = re.compile(r"\S+")
 _CJK_STOPS = "。！？"
+#: A token covering more characters than this (a tokenizer's [UNK] for a 5 MB line without spaces)
+#: is counted as several, so that no chunk grows past ``max_tokens`` such pieces.
+LONG_TOKEN_CHARS = 64
 
 
 def regex_offsets(text: str) -> list[tuple[int, int]]:
@@ -34,7 +37,7 @@ def chunk_text(text: str, offsets_fn: OffsetsFn, max_tokens: int, overlap: int =
         raise ValueError("max_tokens must be at least 1")
     if not 0 <= overlap < max_tokens:
         raise ValueError("overlap must be >= 0 and smaller than max_tokens")
-    offsets = [(s, e) for s, e in offsets_fn(text) if e > s]
+    offsets = [piece for s, e in offsets_fn(text) if e > s for piece in _pieces(s, e)]
     spans: list[tuple[int, int]] = []
     i, n = 0, len(offsets)
     while i < n:
@@ -46,6 +49,12 @@ def chunk_text(text: str, offsets_fn: OffsetsFn, max_tokens: int, overlap: int =
             break
         i = max(j - overlap, i + 1)
     return spans
+
+
+def _pieces(start: int, end: int) -> list[tuple[int, int]]:
+    if end - start <= LONG_TOKEN_CHARS:
+        return [(start, end)]
+    return [(s, min(s + LONG_TOKEN_CHARS, end)) for s in range(start, end, LONG_TOKEN_CHARS)]
 
 
 def _best_cut(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> int:

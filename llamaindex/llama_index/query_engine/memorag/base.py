@@ -115,10 +115,14 @@ class MemoRAGQueryEngine(BaseQueryEngine):
             bundle.clues, bundle.timings["expand"] = self.core.clues(bundle.query_str, task), time.perf_counter() - t
         nodes = self.retriever.retrieve(bundle) if task.retrieves else []
         prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
+        unanswered = task.unanswered(prompts, nodes)
         if self.streaming:
-            return StreamingResponse(self._stream(task, prompt, metadata, t0), source_nodes=nodes, metadata=metadata)
+            return StreamingResponse(self._stream(task, prompt, metadata, t0, unanswered), source_nodes=nodes,
+                                     metadata=metadata)
         t1 = time.perf_counter()
-        if task.memory_answers:
+        if unanswered:
+            text = unanswered
+        elif task.memory_answers:
             text = self.memory.generate(prompt, self.core.answer_tokens)
         else:
             text = self.llm.complete(prompt).text
@@ -134,11 +138,14 @@ class MemoRAGQueryEngine(BaseQueryEngine):
             bundle.timings["expand"] = time.perf_counter() - t
         nodes = await self.retriever.aretrieve(bundle) if task.retrieves else []
         prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
+        unanswered = task.unanswered(prompts, nodes)
         if self.streaming:
-            return AsyncStreamingResponse(self._astream(task, prompt, metadata, t0), source_nodes=nodes,
+            return AsyncStreamingResponse(self._astream(task, prompt, metadata, t0, unanswered), source_nodes=nodes,
                                           metadata=metadata)
         t1 = time.perf_counter()
-        if task.memory_answers:
+        if unanswered:
+            text = unanswered
+        elif task.memory_answers:
             text = await self.memory.agenerate(prompt, self.core.answer_tokens)
         else:
             text = (await self.llm.acomplete(prompt)).text
@@ -170,9 +177,12 @@ class MemoRAGQueryEngine(BaseQueryEngine):
                 "draft": clues.draft, "queries": queries, "timings": dict(bundle.timings)}
 
     # -- streaming -------------------------------------------------------------------------------
-    def _stream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float) -> Generator[str, None, None]:
+    def _stream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float,
+                unanswered: str | None) -> Generator[str, None, None]:
         t1 = time.perf_counter()
-        if task.memory_answers:
+        if unanswered:
+            yield unanswered
+        elif task.memory_answers:
             yield from self.memory.stream(prompt, self.core.answer_tokens)
         else:
             for chunk in self.llm.stream_complete(prompt):
@@ -180,10 +190,12 @@ class MemoRAGQueryEngine(BaseQueryEngine):
                     yield chunk.delta
         _finish_timings(metadata, t0, t1)
 
-    async def _astream(self, task: Task, prompt: str, metadata: dict[str, Any],
-                       t0: float) -> AsyncGenerator[str, None]:
+    async def _astream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float,
+                       unanswered: str | None) -> AsyncGenerator[str, None]:
         t1 = time.perf_counter()
-        if task.memory_answers:
+        if unanswered:
+            yield unanswered
+        elif task.memory_answers:
             async for piece in self.memory.astream(prompt, self.core.answer_tokens):
                 yield piece
         else:

@@ -1,0 +1,43 @@
+"""Bad command lines: exit code 2 and one line saying what to pass, before any model is loaded."""
+
+import pytest
+
+from memorag_integrations import cli
+from memorag_integrations.llm import transformers as transformers_backend
+
+BAD = [
+    (["memorize", "a.txt", "--save-dir", "out", "--max-memory-tokens", "-5"],
+     "argument --max-memory-tokens: must be a positive whole number, got '-5'"),
+    (["memorize", "a.txt", "--save-dir", "out", "--max-memory-tokens", "many"], "must be a positive whole number"),
+    (["ask", "corpus", "q", "-k", "0"], "argument -k: must be a positive whole number, got '0'"),
+    (["summarize", "corpus", "-k", "-1"], "argument -k: must be a positive whole number"),
+    (["ask", "corpus", "q", "--task", "translate"], "argument --task: invalid choice: 'translate'"),
+    (["ask", "corpus", "   "], "the query is empty"),
+    (["ask", "corpus", "q", "--device", "nonsense"], "unknown device 'nonsense'; use cpu, cuda, cuda:N or mps"),
+    (["ask", "corpus", "q", "--device", "cuda:7"], "device 'cuda:7' is not here"),
+    (["ask", "corpus", "q", "--model", "./no-such-model"], "no model file or folder at ./no-such-model"),
+    (["ask", "corpus", "q", "--model", "/no/such/model"], "no model file or folder at /no/such/model"),
+    (["ask", "corpus", "q", "--embedder", "~/no-such-embedder"], "no model file or folder at ~/no-such-embedder"),
+    (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
+]
+
+
+@pytest.fixture(autouse=True)
+def no_model_loads(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(transformers_backend.TransformersGenerator, "__init__", refuse)
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.txt").write_text("some text")
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("memorag: error: ") and message in err, err
