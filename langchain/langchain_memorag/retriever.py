@@ -189,6 +189,11 @@ class MemoRAGRetriever(BaseRetriever):
             raise InvalidInputError("pass either llm (a chat model to use as the memory) or memory, not both")
         check_k(k)
         _check_store(vectorstore)
+        if isinstance(documents, (str, CoreDocument, LCDocument)):
+            documents = [documents]
+        elif isinstance(documents, (bytes, bytearray)) or not isinstance(documents, Iterable):
+            raise InvalidInputError(f"expected documents (LangChain Documents, core Documents or strings), got "
+                                    f"{type(documents).__name__}")
         if llm is not None:
             from memorag_integrations.memory.prompt import PromptMemory
 

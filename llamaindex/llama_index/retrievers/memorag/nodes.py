@@ -22,6 +22,8 @@ def to_core_documents(documents: Iterable[Any] | Any) -> list[Document]:
     """LlamaIndex documents (their ``text``, ``doc_id`` and ``metadata``), core ones, or strings."""
     if isinstance(documents, (str, Document)) or hasattr(documents, "get_content"):
         documents = [documents]
+    elif isinstance(documents, (bytes, bytearray)) or not isinstance(documents, Iterable):
+        return as_documents(documents)  # its typed error says what to pass
     out: list[Any] = []
     for doc in documents:
         if isinstance(doc, BaseNode):
