@@ -23,7 +23,8 @@ def to_core_documents(documents: Iterable[Any] | Any) -> list[Document]:
     if isinstance(documents, (str, Document)) or hasattr(documents, "get_content"):
         documents = [documents]
     elif isinstance(documents, (bytes, bytearray)) or not isinstance(documents, Iterable):
-        return as_documents(documents)  # its typed error says what to pass
+        raise InvalidInputError(f"expected documents (LlamaIndex Documents, core Documents or strings), got "
+                                f"{type(documents).__name__}")
     out: list[Any] = []
     for doc in documents:
         if isinstance(doc, BaseNode):
