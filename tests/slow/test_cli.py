@@ -30,6 +30,7 @@ def test_memorize_ask_summarize_and_errors(tmp_path, reference_text):
 
     asked = memorag("ask", "corpus", "What does assert do?", "--json", "-k", "2", cwd=tmp_path)
     assert asked.returncode == 0, asked.stderr
+    assert "Warning" not in asked.stderr  # an ordinary run prints no library deprecation notes
     result = json.loads(asked.stdout)
     assert result["task"] == "memorag" and result["text"] and 1 <= len(result["evidence"]) <= 2
     start, end = result["evidence"][0]["char_span"]
