@@ -72,10 +72,11 @@ def rehash(folder: Path) -> None:
 
 
 def edit_manifest(change):
+    """``change`` edits the manifest in place (its return value is ignored)."""
     def apply(folder):
         manifest = manifest_of(folder)
-        result = change(manifest)
-        write_manifest(folder, manifest if result is None else result)
+        change(manifest)
+        write_manifest(folder, manifest)
     return apply
 
 
@@ -146,11 +147,12 @@ def drop_file(name):
     return apply
 
 
-def memory_json(change):
+def memory_json(change, wrap=False):
+    """``change`` edits memory.json in place; ``wrap`` writes it inside a list instead."""
     def apply(folder):
         meta = json.loads((folder / "memory.json").read_text())
-        result = change(meta)
-        (folder / "memory.json").write_text(json.dumps(meta if result is None else result))
+        change(meta)
+        (folder / "memory.json").write_text(json.dumps([meta] if wrap else meta))
     return then_rehash(apply)
 
 
@@ -177,7 +179,7 @@ def first_chunk(change):
 
 # (name, tamper, pass the loaded models?) -- without them, load() rebuilds from the manifest.
 STRUCTURED = [
-    ("manifest is a list", edit_manifest(lambda m: [m]), True),
+    ("manifest is a list", overwrite(MANIFEST, lambda f: json.dumps([manifest_of(f)]).encode()), True),
     ("manifest files is a list", edit_manifest(lambda m: m.__setitem__("files", list(m["files"]))), True),
     ("memory key removed", edit_manifest(lambda m: m.pop("memory")), True),
     ("retriever key removed", edit_manifest(lambda m: m.pop("retriever")), True),
@@ -206,6 +208,10 @@ STRUCTURED = [
      edit_manifest(lambda m: m["retriever"].__setitem__("embedder", "someone/embedder")), False),
     ("KV tensor of the wrong shape", rewrite_tensors(lambda t: t.__setitem__("keys.0", t["keys.0"][:, :, :-1])), True),
     ("KV layer missing", rewrite_tensors(lambda t: (t.pop("keys.3"), t.pop("values.3"))), True),
+    ("KV layer missing, memory.json agreeing", lambda f: (
+        rewrite_tensors(lambda t: (t.pop("keys.3"), t.pop("values.3")))(f),
+        memory_json(lambda m: m.__setitem__("saved_tensors", [n for n in m["saved_tensors"]
+                                                              if n not in ("keys.3", "values.3")]))(f)), True),
     ("KV tensor an integer", rewrite_tensors(lambda t: t.__setitem__("values.0", t["values.0"].astype(np.int32))),
      True),
     ("token ids edited", rewrite_tensors(lambda t: t["input_ids"].__setitem__((0, 5), 7)), True),
@@ -236,7 +242,7 @@ STRUCTURED = [
     ("document text edited", edit_lines("documents.jsonl", lambda ls: [ls[0].replace("lighthouse", "l1ghthouse")]),
      True),
     ("document line a list", edit_lines("documents.jsonl", lambda ls: ["[1, 2]"]), True),
-    ("memory.json a list", memory_json(lambda m: [m]), True),
+    ("memory.json a list", memory_json(lambda m: None, wrap=True), True),
     ("memory.json context missing", memory_json(lambda m: m.pop("context")), True),
     ("memory.json gists a number", memory_json(lambda m: m.__setitem__("gists", 5)), True),
     ("memory.json context edited", memory_json(lambda m: m.__setitem__("context", m["context"] + " More.")), True),
