@@ -20,10 +20,9 @@ from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, rank
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
-from memorag_integrations.retrieval.retriever import DenseRetriever
+from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
-from memorag_integrations.retrieval.retriever import FILES as RETRIEVER_FILES
 from memorag_integrations.store import (check_chunks, check_same, check_writable, corpus_manifest, loadable_model,
                                         memory_from_config, read_corpus, read_manifest, write_atomically,
                                         write_corpus)
@@ -109,8 +108,6 @@ class MemoRAG:
         """
         docs = as_documents(inputs)
         if save_dir is not None:  # fail before the long read, not after it
-            if not index:
-                raise InvalidInputError("save_dir needs the engine's own index: memorize with index=True")
             check_writable(save_dir, overwrite=overwrite)
         t0 = time.perf_counter()
         self.memory.memorize(docs, progress=self.progress)
@@ -352,23 +349,26 @@ class MemoRAG:
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True) -> Path:
         """Save memory, index and chunks into ``folder`` atomically (see :mod:`memorag_integrations.store`).
 
-        ``include_kv=False`` leaves out a KV memory's cache (much smaller; re-read on load)."""
+        ``include_kv=False`` leaves out a KV memory's cache (much smaller; re-read on load). An
+        engine whose chunks live in an outside vector store saves its chunks without their vectors
+        (that store keeps them): :meth:`load` embeds the chunks again, or an adapter's ``load``
+        puts them back into a store."""
         self._require_memory()
-        if not self.indexed:
-            raise InvalidInputError("this engine's chunks live in an outside vector store, which save() cannot "
-                                    "write: save that store with its own persistence, or memorize with the "
-                                    "engine's own index (index=True)")
 
         def fill(tmp: Path) -> dict[str, Any]:
             write_corpus(tmp, self.documents, self.memory, include_kv=include_kv)
-            self.retriever.save(tmp)
-            return corpus_manifest(self.documents, self.memory, self.retriever.config())
+            if self.indexed:
+                self.retriever.save(tmp)
+            else:
+                write_chunks(tmp, self.chunks())
+            manifest = corpus_manifest(self.documents, self.memory, self.retriever.config())
+            return manifest if self.indexed else {**manifest, "index": OUTSIDE_INDEX}
 
         return write_atomically(folder, fill, overwrite=overwrite)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, memory: Memory | None = None, retriever: DenseRetriever | None = None,
-             generator: TextGenerator | None = None, *, allow_models_from_manifest: bool = False,
+             generator: TextGenerator | None = None, *, index: bool = True, allow_models_from_manifest: bool = False,
              **options: Any) -> MemoRAG:
         """Load a folder written by :meth:`save`.
 
@@ -378,9 +378,13 @@ class MemoRAG:
         Given ones must match what was saved, or
         :class:`~memorag_integrations.errors.IncompatibleStoreError` names what differs. Every
         other failure to read the folder is a :class:`~memorag_integrations.errors.StoreError`.
+
+        ``index=False`` leaves the chunks to a store outside the engine (as ``memorize(index=False)``);
+        a folder saved that way is otherwise indexed again here, by embedding its chunks.
         """
         folder = Path(folder)
-        manifest = read_manifest(folder, required=RETRIEVER_FILES)
+        manifest = read_manifest(folder)
+        outside = check_index_entry(manifest, folder)
         saved_memory, saved_retriever = manifest["memory"], check_retriever_config(manifest["retriever"], folder)
         if memory is None:
             memory = memory_from_config(saved_memory, generator, allow_models_from_manifest=allow_models_from_manifest)
@@ -391,11 +395,18 @@ class MemoRAG:
         engine = cls(memory, retriever, generator, **options)
         engine.documents = read_corpus(folder, memory, manifest, remedy="memorize the corpus again")
         try:
-            retriever.load(folder)
-            check_chunks(retriever.chunks, engine.documents)
+            if outside or not index:
+                check_chunks(read_chunks(folder), engine.documents)
+            else:
+                retriever.load(folder)
+                check_chunks(retriever.chunks, engine.documents)
         except Exception as exc:  # noqa: BLE001 (json, faiss and numpy raise many kinds on bad bytes)
             raise CorruptStoreError(f"{folder} could not be read ({type(exc).__name__}: {exc}); memorize the "
                                     "corpus again") from exc
+        engine.indexed = index
+        if outside and index:
+            logger.info("%s keeps no vectors (they were in an outside store): embedding its chunks", folder)
+            retriever.add(engine.documents, progress=engine.progress)
         return engine
 
     def __repr__(self) -> str:
@@ -428,3 +439,24 @@ def _saved_retriever(config: dict[str, Any], allow_models_from_manifest: bool) -
     except (OSError, ValueError) as exc:
         raise IncompatibleStoreError(f"the saved embedder {config['embedder']!r} cannot be opened ({exc}); pass "
                                      "retriever=... to load()") from exc
+
+
+#: The manifest's ``index`` entry of a corpus whose vectors lived in a store outside the engine.
+OUTSIDE_INDEX = "outside"
+
+
+def check_index_entry(manifest: dict[str, Any], folder: Path) -> bool:
+    """Whether the folder's vectors lived outside it; the core index's files are required otherwise."""
+    if manifest.get("adapter") == "llama_index":
+        raise IncompatibleStoreError(f"{folder} was saved by the LlamaIndex adapter; load it with "
+                                     "llama_index.query_engine.memorag.MemoRAGQueryEngine.load")
+    entry = manifest.get("index")
+    if entry not in (None, OUTSIDE_INDEX):
+        raise CorruptStoreError(f"{folder}/manifest.json has an unknown index entry {entry!r}; memorize the corpus "
+                                "again")
+    required = [CHUNKS_FILE] if entry == OUTSIDE_INDEX else [CHUNKS_FILE, INDEX_FILE]
+    missing = [name for name in required if name not in manifest["files"]]
+    if missing:
+        raise CorruptStoreError(f"{folder}/manifest.json does not list {', '.join(missing)}, which every saved "
+                                "corpus has; the folder was damaged or edited, memorize the corpus again")
+    return entry == OUTSIDE_INDEX

@@ -44,6 +44,12 @@ def to_langchain_messages(prompt: Prompt) -> list[BaseMessage]:
     return out
 
 
+def _default_generator() -> TextGenerator:
+    from memorag_integrations.llm.transformers import TransformersGenerator
+
+    return TransformersGenerator()
+
+
 class GeneratorChatModel(BaseChatModel):
     """A core :class:`~memorag_integrations.llm.base.TextGenerator` as a LangChain chat model.
 
@@ -53,9 +59,19 @@ class GeneratorChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    generator: Any = Field(description="the core TextGenerator that writes the text")
+    generator: Any = Field(default_factory=lambda: _default_generator(),
+                           description="the core TextGenerator that writes the text (default: the embedded model)")
     max_tokens: int = 256
     temperature: float = 0.0
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        """Refused with what to use instead: a core generator writes plain text, not tool calls."""
+        raise NotImplementedError(
+            f"GeneratorChatModel ({self.generator.identity}) writes plain text and cannot call tools, so it cannot "
+            "drive an agent. Give the agent a chat model with tool calling; offline, a llama.cpp server with a "
+            "tool-calling chat format (python -m llama_cpp.server --model MODEL.gguf --chat_format "
+            "chatml-function-calling) through langchain_openai.ChatOpenAI(base_url='http://127.0.0.1:8000/v1', "
+            "api_key='none'). The MemoRAG tool itself (create_memorag_tool) can keep this model as its generator.")
 
     @property
     def _llm_type(self) -> str:

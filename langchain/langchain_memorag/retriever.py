@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import (AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun,
@@ -199,6 +200,7 @@ class MemoRAGRetriever(BaseRetriever):
 
             memory = PromptMemory(ChatModelGenerator(llm))
         embeddings = embeddings if embeddings is not None else EmbedderEmbeddings()
+        _check_dimensions(vectorstore, embeddings)  # before the long read, not after it
         index = DenseRetriever(as_core_embedder(embeddings), chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
         engine = MemoRAG(memory, index, progress=progress, **engine_options)
         engine.memorize([_core_document(d) for d in documents], index=vectorstore is None)
@@ -220,16 +222,27 @@ class MemoRAGRetriever(BaseRetriever):
         docs = [CoreDocument(t, i, dict(m)) for t, m, i in zip(texts, metadatas, id_list)]
         return cls.from_documents(docs, embeddings, **options)
 
+    def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True) -> Path:
+        """Save the memory, the documents and the chunks into ``folder`` (the core's format, atomic).
+
+        Over the engine's own index the index is saved too. Over your vector store the chunks are
+        saved without their vectors, which stay in your store: persist it by its own means, or let
+        :meth:`load` put the chunks back (``vectorstore=`` a class builds a new store from them, an
+        instance gets the chunks it lacks)."""
+        return self.engine.save(folder, overwrite=overwrite, include_kv=include_kv)
+
     @classmethod
     def load(cls, folder: str | os.PathLike, embeddings: Embeddings | None = None, *,
              vectorstore: type[VectorStore] | VectorStore | None = None, llm: BaseChatModel | None = None,
              memory: Memory | None = None, k: int = defaults.K, vectorstore_kwargs: dict[str, Any] | None = None,
              **engine_options: Any) -> MemoRAGRetriever:
-        """A retriever over a corpus saved by the core (``MemoRAG.save`` or ``memorag memorize``).
+        """A retriever over a corpus saved by :meth:`save`, ``MemoRAG.save`` or ``memorag memorize``.
 
-        With ``vectorstore`` the saved chunks (exact char spans) are indexed into it; otherwise the
-        saved FAISS index is used. ``llm`` is the chat model of a corpus saved with a prompt memory;
-        ``memory`` an already built memory of the saved kind (to reuse a loaded model).
+        With ``vectorstore`` the saved chunks (exact char spans) go into it: a class is built from
+        them, an instance gets those it does not hold yet (by id), so a store you persisted yourself
+        is reconnected as it is. Without, the engine's own index is used (the saved one, or one
+        embedded again when the corpus was saved over a vector store). ``llm`` is the chat model of
+        a corpus saved with a prompt memory; ``memory`` an already built memory of the saved kind.
         """
         check_k(k)
         _check_store(vectorstore)
@@ -241,7 +254,8 @@ class MemoRAGRetriever(BaseRetriever):
             retriever = DenseRetriever(as_core_embedder(embeddings), chunk_tokens=saved["chunk_tokens"],
                                        chunk_overlap=saved["chunk_overlap"])
         generator = ChatModelGenerator(llm) if llm is not None else None
-        engine = MemoRAG.load(folder, memory=memory, retriever=retriever, generator=generator, **engine_options)
+        engine = MemoRAG.load(folder, memory=memory, retriever=retriever, generator=generator,
+                              index=vectorstore is None, **engine_options)
         return cls.from_engine(engine, vectorstore, embeddings, k=k, vectorstore_kwargs=vectorstore_kwargs)
 
     @classmethod
@@ -260,8 +274,40 @@ class MemoRAGRetriever(BaseRetriever):
         if vectorstore is None:
             return cls(engine=engine, k=k)
         embeddings = embeddings if embeddings is not None else EmbedderEmbeddings(engine.retriever.embedder)
+        _check_dimensions(vectorstore, embeddings)  # before anything is written into the store
         store = _fill(vectorstore, _chunk_documents(engine), embeddings, vectorstore_kwargs or {})
         return cls(engine=engine, vectorstore=store, k=k)
+
+
+def store_dimension(store: VectorStore) -> int | None:
+    """The dimension of the vectors ``store`` holds, where the store can say: a FAISS index's, or
+    the in-memory store's first vector's. None when it cannot tell (then nothing is checked)."""
+    faiss_index = getattr(store, "index", None)
+    dim = getattr(faiss_index, "d", None)
+    if isinstance(dim, int) and dim > 0:
+        return dim
+    records = getattr(store, "store", None)
+    if isinstance(records, dict) and records:
+        first = next(iter(records.values()))
+        vector = first.get("vector") if isinstance(first, dict) else None
+        if vector is not None:
+            return len(vector)
+    return None
+
+
+def _check_dimensions(vectorstore: type[VectorStore] | VectorStore | None, embeddings: Embeddings) -> None:
+    """A store that holds vectors of another dimension than ``embeddings`` write is refused before
+    anything is read or written (one query is embedded to learn the embeddings' dimension)."""
+    if vectorstore is None or isinstance(vectorstore, type):
+        return
+    held = store_dimension(vectorstore)
+    if held is None:
+        return
+    written = len(embeddings.embed_query("dimension check"))
+    if held != written:
+        raise InvalidInputError(f"the {type(vectorstore).__name__} store holds vectors of dimension {held} but the "
+                                f"embeddings write {written}: pass the embeddings the store was built with, or a "
+                                "new store")
 
 
 def _key(doc: LCDocument) -> Hashable:
@@ -308,7 +354,19 @@ def _check_store(vectorstore: object) -> None:
 
 def _fill(vectorstore: type[VectorStore] | VectorStore, chunks: list[LCDocument], embeddings: Embeddings,
           kwargs: dict[str, Any]) -> VectorStore:
+    """A new store of ``chunks``, or ``vectorstore`` with the chunks it does not hold yet added."""
     if isinstance(vectorstore, type):
         return vectorstore.from_documents(chunks, embeddings, **kwargs)
-    vectorstore.add_documents(chunks, **kwargs)
+    missing = _missing(vectorstore, chunks)
+    if missing:
+        vectorstore.add_documents(missing, ids=[d.id for d in missing], **kwargs)
     return vectorstore
+
+
+def _missing(store: VectorStore, chunks: list[LCDocument]) -> list[LCDocument]:
+    """The chunks ``store`` does not hold (by id); all of them when the store cannot look ids up."""
+    try:
+        held = {d.id for d in store.get_by_ids([d.id for d in chunks if d.id])}
+    except NotImplementedError:
+        return chunks
+    return [d for d in chunks if d.id not in held]

@@ -27,6 +27,14 @@ class TestGeneratorChatModelStandard(ChatModelUnitTests):
     def chat_model_params(self):
         return {"generator": ScriptedGenerator()}
 
+    @property
+    def has_tool_calling(self):  # bind_tools is overridden only to refuse with what to use instead
+        return False
+
+    @property
+    def has_structured_output(self):
+        return False
+
 
 class TestEmbedderEmbeddingsStandard(EmbeddingsUnitTests):
     @property

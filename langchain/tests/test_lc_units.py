@@ -57,12 +57,26 @@ def test_the_core_index_and_a_vector_store_give_the_same_fused_chunks():
     assert not engine.indexed or engine.retriever.chunks  # from_engine leaves the engine's own index alone
 
 
-def test_an_engine_whose_chunks_live_in_a_store_cannot_be_saved_silently_empty(tmp_path):
-    retriever = MemoRAGRetriever.from_texts([TEXT], EmbedderEmbeddings(HashEmbedder()),
-                                            memory=PromptMemory(ScriptedGenerator()), vectorstore=InMemoryVectorStore)
-    assert isinstance(retriever.invoke("When was the launch?")[0], Document)
-    with pytest.raises(InvalidInputError, match="outside vector store"):
-        retriever.engine.save(tmp_path / "saved")
+def test_a_retriever_over_a_vector_store_saves_its_corpus_and_loads_back_into_a_store(tmp_path):
+    embeddings = EmbedderEmbeddings(HashEmbedder())
+    store = InMemoryVectorStore(embeddings)
+    retriever = MemoRAGRetriever.from_texts([TEXT], embeddings, memory=PromptMemory(ScriptedGenerator()),
+                                            vectorstore=store)
+    question = "When was the launch?"
+    before = [d.page_content for d in retriever.invoke(question)]
+    held = len(store.store)
+    folder = retriever.save(tmp_path / "saved")
+    assert (folder / "chunks.jsonl").is_file() and not (folder / "index.faiss").exists()
+
+    def load(**options):
+        return MemoRAGRetriever.load(folder, embeddings, memory=PromptMemory(ScriptedGenerator()), **options)
+
+    again = load(vectorstore=store)  # the user's own store, reconnected: nothing is added twice
+    assert len(store.store) == held and [d.page_content for d in again.invoke(question)] == before
+    fresh = load(vectorstore=InMemoryVectorStore)  # a new store built from the saved chunks
+    assert len(fresh.vectorstore.store) == held and [d.page_content for d in fresh.invoke(question)] == before
+    own = load()  # the engine's own index, embedded from the saved chunks
+    assert own.vectorstore is None and [d.page_content for d in own.invoke(question)] == before
 
 
 def test_summaries_retrieve_by_key_points():

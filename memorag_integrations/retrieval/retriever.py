@@ -16,8 +16,6 @@ from memorag_integrations.schema import Chunk, Document
 
 CHUNKS_FILE = "chunks.jsonl"
 INDEX_FILE = "index.faiss"
-#: The files :meth:`DenseRetriever.save` writes for a non-empty corpus.
-FILES = (CHUNKS_FILE, INDEX_FILE)
 
 
 class DenseRetriever(Searcher):
@@ -71,9 +69,7 @@ class DenseRetriever(Searcher):
 
     def save(self, folder: Path) -> list[str]:
         """Write the chunks and index into ``folder``; returns the file names written."""
-        with open(folder / CHUNKS_FILE, "w", encoding="utf-8") as fh:
-            for c in self.chunks:
-                fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        write_chunks(folder, self.chunks)
         files = [CHUNKS_FILE]
         if self.index is not None:
             self.index.save(folder / INDEX_FILE)
@@ -83,8 +79,7 @@ class DenseRetriever(Searcher):
     def load(self, folder: Path) -> None:
         """Read what :meth:`save` wrote; ``ValueError`` when the chunks and the index do not fit
         each other or this retriever's embedder."""
-        with open(folder / CHUNKS_FILE, encoding="utf-8") as fh:
-            chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
+        chunks = read_chunks(folder)
         index = FaissIndex.load(folder / INDEX_FILE, count=len(chunks)) if chunks else None
         if index is not None:
             dim = self.embedder.encode(["dimension check"]).shape[1]
@@ -95,3 +90,14 @@ class DenseRetriever(Searcher):
     def __repr__(self) -> str:
         return (f"DenseRetriever(embedder={self.embedder.identity!r}, chunk_tokens={self.chunk_tokens}, "
                 f"chunks={len(self.chunks)})")
+
+
+def write_chunks(folder: Path, chunks: Sequence[Chunk]) -> None:
+    with open(folder / CHUNKS_FILE, "w", encoding="utf-8") as fh:
+        for c in chunks:
+            fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+
+
+def read_chunks(folder: Path) -> list[Chunk]:
+    with open(folder / CHUNKS_FILE, encoding="utf-8") as fh:
+        return [Chunk(**json.loads(line)) for line in fh if line.strip()]

@@ -1,5 +1,7 @@
 """The one query pipeline: planning the searches, any Searcher, fusion and the budget, the tasks."""
 
+import json
+
 import pytest
 from fakes import HashEmbedder, ScriptedGenerator
 
@@ -181,9 +183,12 @@ def test_task_queries_prompts_and_memory_calls():
 
 
 # -- the engine around the pipeline ----------------------------------------------------------------------
+def components():
+    return PromptMemory(ScriptedGenerator()), DenseRetriever(HashEmbedder(), chunk_tokens=10, chunk_overlap=0)
+
+
 def make_engine(**options):
-    retriever = DenseRetriever(HashEmbedder(), chunk_tokens=10, chunk_overlap=0)
-    return MemoRAG(PromptMemory(ScriptedGenerator()), retriever, progress=False, **options)
+    return MemoRAG(*components(), progress=False, **options)
 
 
 TEXT = "The launch happened in 1969.\n\nThe crew of three trained.\n\nRain and wind filled the log."
@@ -206,7 +211,7 @@ def test_engine_checks_k_and_token_limits():
         make_engine(k=0)
 
 
-def test_engine_without_its_own_index_refuses_to_search_or_save_it(tmp_path):
+def test_engine_without_its_own_index_refuses_to_search_and_saves_its_chunks_without_vectors(tmp_path):
     engine = make_engine().memorize([Document(TEXT, "log")], index=False)
     assert not engine.retriever.chunks and engine.memory.is_ready
     chunks = engine.chunks()
@@ -214,11 +219,14 @@ def test_engine_without_its_own_index_refuses_to_search_or_save_it(tmp_path):
     assert chunks == engine.retriever.chunker.chunk(engine.documents)
     with pytest.raises(InvalidInputError, match="outside vector store"):
         engine.retrieve("launch", clues=Clues())
-    with pytest.raises(InvalidInputError, match="outside vector store"):
-        engine.save(tmp_path / "c")
-    assert not (tmp_path / "c").exists()
-    with pytest.raises(InvalidInputError, match="index=True"):
-        make_engine().memorize(TEXT, save_dir=tmp_path / "d", index=False)
+    folder = engine.save(tmp_path / "c")
+    assert not (folder / "index.faiss").exists() and json.loads((folder / "manifest.json").read_text())["index"] == \
+        "outside"
+    outside = MemoRAG.load(folder, *components(), index=False)  # for an adapter that refills its store
+    assert not outside.indexed and outside.chunks() == chunks
+    indexed = MemoRAG.load(folder, *components())  # on its own: the chunks are embedded again
+    assert indexed.indexed and indexed.retriever.chunks == chunks
+    assert indexed.retrieve("launch", clues=Clues())
 
 
 def test_chunker_fits_the_embedder_and_numbers_chunks():

@@ -20,6 +20,7 @@ from llama_index.retrievers.memorag import MemoRAGQueryBundle, MemoRAGRetriever
 from llama_index.retrievers.memorag.defaults import resolve_llm
 
 from memorag_integrations.engine import MemoRAG
+from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.schema import Clues
@@ -75,6 +76,23 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         retriever = MemoRAGRetriever.from_documents(documents, memory=memory, embed_model=embed_model,
                                                     **retriever_options)
         return cls(retriever, llm, task=task, streaming=streaming)
+
+    @classmethod
+    def from_defaults(cls, retriever: MemoRAGRetriever | None = None, *, documents: Iterable[Any] | Any | None = None,
+                      llm: LLM | None = None, task: TaskName = "memorag", streaming: bool = False,
+                      **retriever_options: Any) -> MemoRAGQueryEngine:
+        """The LlamaIndex-style constructor: over a ``retriever``, or over ``documents`` memorized
+        and indexed as :meth:`MemoRAGRetriever.from_defaults` does with ``retriever_options``."""
+        if retriever is None:
+            retriever = MemoRAGRetriever.from_defaults(documents, **retriever_options)
+        elif documents is not None or retriever_options:
+            raise InvalidInputError("a retriever is built already: pass it alone, or documents and its options")
+        return cls(retriever, llm, task=task, streaming=streaming)
+
+    @classmethod
+    def from_persist_dir(cls, persist_dir: str | os.PathLike, **options: Any) -> MemoRAGQueryEngine:
+        """The LlamaIndex name of :meth:`load`: an engine saved by :meth:`persist`."""
+        return cls.load(persist_dir, **options)
 
     def with_options(self, *, task: TaskName | None = None, streaming: bool | None = None) -> MemoRAGQueryEngine:
         """A sibling engine over the same memory, index and LLM with another task or streaming mode."""

@@ -129,6 +129,9 @@ class MemoRAGRetriever(BaseRetriever):
         if index is not None and embed_model is None:
             embed_model = getattr(index, "_embed_model", None)
         embed_model = resolve_embed_model(embed_model)
+        target = index.vector_store if index is not None else (
+            vector_store if vector_store is not None else getattr(storage_context, "vector_store", None))
+        check_dimensions(target, embed_model)  # before the long read, not after it
         # The engine knows the embedder and the chunking (for saving); the chunks live in the
         # LlamaIndex vector store, not in the engine's own index.
         chunking = DenseRetriever(core_embedder(embed_model), chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
@@ -143,6 +146,22 @@ class MemoRAGRetriever(BaseRetriever):
         else:
             index.insert_nodes(nodes)
         return cls(engine, index, similarity_top_k=similarity_top_k, per_query_top_k=per_query_top_k)
+
+    @classmethod
+    def from_defaults(cls, documents: Iterable[Any] | Any | None = None, *, engine: MemoRAG | None = None,
+                      index: VectorStoreIndex | BaseRetriever | None = None, **options: Any) -> MemoRAGRetriever:
+        """The LlamaIndex-style constructor: over an ``engine`` that has memorized its corpus and the
+        ``index`` (or retriever) holding its chunks, or, with ``documents``, memorizing them as
+        :meth:`from_documents` does (``options`` are its options)."""
+        if documents is not None:
+            if engine is not None:
+                raise InvalidInputError("pass documents (to memorize) or engine (memorized already), not both")
+            if index is not None and not isinstance(index, VectorStoreIndex):
+                raise InvalidInputError("documents are indexed into a VectorStoreIndex: pass index=VectorStoreIndex")
+            return cls.from_documents(documents, index=index, **options)
+        if engine is None or index is None:
+            raise InvalidInputError("pass documents=..., or both engine=... (a memorized MemoRAG) and index=...")
+        return cls(engine, index, **options)
 
     # -- expansion -------------------------------------------------------------------------------
     def expand(self, query: str) -> Clues:
@@ -196,3 +215,28 @@ def _with_matches(node: BaseNode, matched: list[str]) -> BaseNode:
         "excluded_embed_metadata_keys": [*node.excluded_embed_metadata_keys, MATCHED_QUERIES],
         "excluded_llm_metadata_keys": [*node.excluded_llm_metadata_keys, MATCHED_QUERIES],
     })
+
+
+def store_dimension(vector_store: Any) -> int | None:
+    """The dimension of the vectors ``vector_store`` holds, where it can say: a FAISS index's (even
+    empty), or the simple store's first vector's. None when it cannot tell."""
+    dim = getattr(getattr(vector_store, "client", None), "d", None)
+    if isinstance(dim, int) and dim > 0:
+        return dim
+    vectors = getattr(getattr(vector_store, "data", None), "embedding_dict", None)
+    if isinstance(vectors, dict) and vectors:
+        return len(next(iter(vectors.values())))
+    return None
+
+
+def check_dimensions(vector_store: Any, embed_model: BaseEmbedding) -> None:
+    """Refuse a store whose vectors have another dimension than ``embed_model`` writes (one text is
+    embedded to learn it), before anything is read or written."""
+    held = None if vector_store is None else store_dimension(vector_store)
+    if held is None:
+        return
+    written = len(embed_model.get_text_embedding("dimension check"))
+    if held != written:
+        raise InvalidInputError(f"the {type(vector_store).__name__} holds vectors of dimension {held} but the "
+                                f"embedding model writes {written}: pass the embed_model the store was built with, "
+                                "or a new store")

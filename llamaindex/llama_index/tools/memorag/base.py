@@ -7,6 +7,7 @@ from typing import Any
 from llama_index.core.base.response.schema import RESPONSE_TYPE
 from llama_index.core.tools import QueryEngineTool, ToolMetadata, ToolOutput
 from llama_index.query_engine.memorag import MemoRAGQueryEngine
+from pydantic import BaseModel, Field
 
 ASK_DESCRIPTION = (
     "Answers a question about the long document '{title}' from a memory of the whole text plus the passages "
@@ -17,6 +18,19 @@ SUMMARY_DESCRIPTION = (
     "Summarizes the long document '{title}' from a memory of the whole text. Input: an optional focus "
     "(for example 'the financial results'), or an empty string for a general summary."
 )
+
+
+class DocumentQuestion(BaseModel):
+    """The ask tool's argument, described for the agent's model."""
+
+    query: str = Field(description="the question about the document, in plain words")
+
+
+class SummaryFocus(BaseModel):
+    """The summary tool's argument, described for the agent's model."""
+
+    query: str = Field(default="", description="an optional focus for the summary, e.g. 'the financial results'; "
+                                                "empty for a general summary")
 
 
 class MemoRAGQueryEngineTool(QueryEngineTool):
@@ -34,6 +48,11 @@ class MemoRAGQueryEngineTool(QueryEngineTool):
         self.include_sources = include_sources
         self.source_chars = source_chars
 
+    def _get_query_str(self, *args: Any, **kwargs: Any) -> str:
+        if not args and "query" in kwargs:  # the described argument of DocumentQuestion / SummaryFocus
+            return str(kwargs["query"])
+        return super()._get_query_str(*args, **kwargs)
+
     def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
         query = self._get_query_str(*args, **kwargs)
         return self._output(query, self.query_engine.query(query))
@@ -44,7 +63,7 @@ class MemoRAGQueryEngineTool(QueryEngineTool):
 
     def _output(self, query: str, response: RESPONSE_TYPE) -> ToolOutput:
         return ToolOutput(content=self.render(response), tool_name=self.metadata.get_name(),
-                          raw_input={"input": query}, raw_output=response)
+                          raw_input={"query": query}, raw_output=response)
 
     def render(self, response: RESPONSE_TYPE) -> str:
         """The answer, then ``[i] doc_id chars start-end: passage`` for each source node."""
@@ -65,7 +84,7 @@ def ask_document_tool(query_engine: MemoRAGQueryEngine, *, name: str = "ask_docu
                       include_sources: bool = True) -> MemoRAGQueryEngineTool:
     """A tool for "ask the long document": MemoRAG answers, with the evidence kept in the output."""
     metadata = ToolMetadata(name=name, description=description or ASK_DESCRIPTION.format(title=title),
-                            return_direct=return_direct)
+                            fn_schema=DocumentQuestion, return_direct=return_direct)
     return MemoRAGQueryEngineTool(query_engine.with_options(task="memorag"), metadata,
                                   include_sources=include_sources)
 
@@ -75,7 +94,7 @@ def summarize_document_tool(query_engine: MemoRAGQueryEngine, *, name: str = "su
                             return_direct: bool = False) -> MemoRAGQueryEngineTool:
     """A tool that summarizes the whole corpus (task ``summarize``), optionally with a focus."""
     metadata = ToolMetadata(name=name, description=description or SUMMARY_DESCRIPTION.format(title=title),
-                            return_direct=return_direct)
+                            fn_schema=SummaryFocus, return_direct=return_direct)
     return MemoRAGQueryEngineTool(query_engine.with_options(task="summarize"), metadata)
 
 
