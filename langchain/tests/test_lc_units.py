@@ -2,7 +2,6 @@
 
 import pytest
 from fakes import HashEmbedder, ScriptedGenerator
-from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
 from lc_support import fake_retriever
 
