@@ -118,6 +118,21 @@ def hub_offline() -> Iterator[None]:
         hub.HF_HUB_OFFLINE = saved
 
 
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No "Loading weights" progress bars while a model loads: one per model at every engine load,
+    inside a user's chain, is noise. Memorizing keeps its own progress (``progress=``)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def converted_gguf_dir(folder: Path, gguf_file: str) -> Path:
     """Load-once cache: de-quantise a GGUF with transformers and keep safetensors for later loads.
 

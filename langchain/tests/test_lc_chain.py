@@ -86,3 +86,17 @@ def embeddings_stub():
     from langchain_core.embeddings import DeterministicFakeEmbedding
 
     return DeterministicFakeEmbedding(size=8)
+
+
+@pytest.mark.slow
+def test_loading_and_a_chain_call_print_no_progress_bars_or_warnings(tmp_path, capfd):
+    from langchain_memorag import GeneratorChatModel, MemoRAGRetriever
+
+    folder = kv_retriever().save(tmp_path / "saved")
+    capfd.readouterr()
+    retriever = MemoRAGRetriever.load(folder, k=2, clue_tokens=16)  # the default models, loaded afresh
+    chain = create_memorag_chain(retriever, GeneratorChatModel(generator=retriever.engine.generator, max_tokens=16))
+    result = chain.invoke(QUESTION)
+    assert result["answer"] and result["context"]
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "it/s]" not in err and "Warning" not in err, err

@@ -15,7 +15,7 @@ import torch
 
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
 from memorag_integrations.models import (auto_batch_size, check_device, converted_gguf_dir, model_load_kwargs,
-                                         resolve_lm)
+                                         quiet_loading, resolve_lm)
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,10 @@ class TransformersGenerator(TextGenerator):
         kwargs = model_load_kwargs(device, dtype=dtype, device_map=device_map, load_in_4bit=load_in_4bit,
                                    attn_implementation=attn_implementation, trust_remote_code=trust_remote_code,
                                    extra={"local_files_only": local_files_only, **(model_kwargs or {})})
-        self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code,
-                                                       local_files_only=local_files_only)
-        self.model = _load_model(AutoModelForCausalLM, location, kwargs, chosen_attn=attn_implementation is None)
+        with quiet_loading():
+            self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code,
+                                                           local_files_only=local_files_only)
+            self.model = _load_model(AutoModelForCausalLM, location, kwargs, chosen_attn=attn_implementation is None)
         if "device_map" not in kwargs:
             self.model.to(device)
         self.model.eval()

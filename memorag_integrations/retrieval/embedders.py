@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from memorag_integrations.errors import require
-from memorag_integrations.models import check_device, resolve_embedder
+from memorag_integrations.models import check_device, quiet_loading, resolve_embedder
 
 
 class Embedder(ABC):
@@ -55,7 +55,8 @@ class SentenceTransformerEmbedder(_HFTokenizerOffsets, Embedder):
         from sentence_transformers import SentenceTransformer
 
         self.identity, location = resolve_embedder(model)
-        self.model = SentenceTransformer(location, device=check_device(device), local_files_only=local_files_only)
+        with quiet_loading():
+            self.model = SentenceTransformer(location, device=check_device(device), local_files_only=local_files_only)
         self.tokenizer = self.model.tokenizer
         self.max_tokens = int(self.model.max_seq_length or 512)
         self.batch_size = batch_size
