@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
     _model_options(ask)
 
+    srv = sub.add_parser("serve", help="a web page and HTTP API to upload, memorize and ask (extra 'server')")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    srv.add_argument("--port", type=positive_int, default=8000)
+    srv.add_argument("--corpora", default="corpora", help="folder of saved corpora (made if missing)")
+    srv.add_argument("--token", help="access token every request must carry (required off loopback; or set "
+                                     "MEMORAG_SERVER_TOKEN)")
+    srv.add_argument("--max-upload-mb", type=positive_int, default=200, help="upload size limit")
+    srv.add_argument("--answer-model", action="append", default=[],
+                     help="another model that may answer (a GGUF file, folder or hub id); repeatable")
+    _model_options(srv)
+
     summ = sub.add_parser("summarize", help="summarize a memorized folder")
     summ.add_argument("save_dir")
     summ.add_argument("-k", type=positive_int, default=defaults.K, help="evidence chunks to summarize from")
@@ -123,6 +134,15 @@ def run(args: argparse.Namespace) -> int:
     from memorag_integrations.engine import MemoRAG
 
     check_arguments(args)
+    if args.command == "serve":
+        import os
+
+        from memorag_integrations.server import TOKEN_ENV, check_bind, serve
+
+        check_bind(args.host, args.token or os.environ.get(TOKEN_ENV))  # before loading any model
+        serve(args.host, args.port, args.corpora, token=args.token, model=args.model, embedder=args.embedder,
+              device=args.device, answer_models=tuple(args.answer_model), max_upload_mb=args.max_upload_mb)
+        return 0
     if args.command == "memorize":
         docs = [load_document(p) for p in args.paths]
         check_writable(args.save_dir, overwrite=args.overwrite)  # fail before loading any model

@@ -18,6 +18,7 @@ from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreErr
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, rank
+from memorag_integrations.progress import Progress
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
@@ -71,7 +72,7 @@ class MemoRAG:
         feedback: int = defaults.FEEDBACK,
         clue_tokens: int = defaults.CLUE_TOKENS,
         answer_tokens: int = defaults.ANSWER_TOKENS,
-        progress: bool = True,
+        progress: Progress = True,
     ) -> None:
         if memory is None:
             from memorag_integrations.memory.kv import KVMemory
@@ -230,11 +231,24 @@ class MemoRAG:
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Like :meth:`answer`, but yield the answer text piece by piece as it is generated."""
         tokens = self._tokens(max_new_tokens)
-        prepared = self.prepare(query, task, k=k)
+        yield from self.write(self.prepare(query, task, k=k), max_new_tokens=tokens)
+
+    def write(self, prepared: Prepared, *, max_new_tokens: int | None = None, temperature: float = 0.0,
+              generator: TextGenerator | None = None) -> Iterator[str]:
+        """The answer to a :meth:`prepare` d query, piece by piece: what :meth:`stream` does once the
+        evidence is in (a server shows the clues and evidence before it). ``temperature`` samples
+        the answer (the memory-only task stays greedy); ``generator`` answers instead of the
+        engine's own."""
+        tokens = self._tokens(max_new_tokens)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+            raise InvalidInputError(f"temperature must be a number from 0.0 to 2.0, got {temperature!r}")
         if prepared.unanswered:
             yield prepared.unanswered
-            return
-        yield from self._writer(prepared.task).stream(prepared.prompt, tokens)
+        elif prepared.task.memory_answers:
+            yield from self.memory.stream(prepared.prompt, tokens)
+        else:
+            writer = generator or self.generator
+            yield from writer.stream(prepared.prompt, tokens, temperature=float(temperature))
 
     async def astream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None) -> AsyncIterator[str]:

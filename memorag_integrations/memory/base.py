@@ -12,6 +12,7 @@ from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS, memory
 from memorag_integrations.errors import NotMemorizedError
 from memorag_integrations.llm.base import Message, TextGenerator
 from memorag_integrations.memory.gist import Compressor, Gist, join_sections
+from memorag_integrations.progress import Bar, Progress
 from memorag_integrations.prompts import PromptSet, detect_language, get_prompts
 from memorag_integrations.schema import Document
 
@@ -95,7 +96,7 @@ class Memory(ABC):
         return full[len(prefix):]
 
     # -- reading ---------------------------------------------------------------------------------
-    def memorize(self, documents: Sequence[Document], *, progress: bool = True) -> None:
+    def memorize(self, documents: Sequence[Document], *, progress: Progress = True) -> None:
         """Read ``documents`` (all of them: memorizing replaces what was held before)."""
         self.language = detect_language(" ".join(d.text[:2000] for d in documents))
         self._context_tokens = None
@@ -104,7 +105,10 @@ class Memory(ABC):
                 documents, self.prompts, self.max_memory_tokens, progress=progress)
         else:
             self.context, self.gists = join_sections([(d.doc_id, d.text) for d in documents]), []
+        bar = Bar(progress, "reading into memory", 1, unit="pass")
         self._read()
+        bar.update(1)
+        bar.close()
 
     def _read(self) -> None:  # noqa: B027 (a hook: most kinds override it, a prompt memory needs nothing)
         """Take in :attr:`context` (a KV cache, beacons...); a prompt memory has nothing to do."""

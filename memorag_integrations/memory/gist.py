@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
 
 from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.models import cache_dir
+from memorag_integrations.progress import Bar, Progress
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.chunking import chunk_text
 from memorag_integrations.schema import Document
@@ -93,7 +93,7 @@ class Compressor:
     cache: GistCache | None = None
 
     def build_context(self, documents: Sequence[Document], prompts: PromptSet, budget: int,
-                      *, progress: bool = True) -> tuple[str, list[Gist]]:
+                      *, progress: Progress = True) -> tuple[str, list[Gist]]:
         """Return ``(context, gists)``; ``gists`` is empty when the corpus fits as it is."""
         verbatim = join_sections([(d.doc_id, d.text) for d in documents])
         if self.generator.count_tokens(verbatim) <= budget:
@@ -140,13 +140,13 @@ class Compressor:
                 groups.append(_Section(g.doc_id, g.start, g.end, g.gist, size))
         return groups
 
-    def _gist_all(self, sections: list[_Section], prompts: PromptSet, progress: bool, level: int) -> list[Gist]:
+    def _gist_all(self, sections: list[_Section], prompts: PromptSet, progress: Progress, level: int) -> list[Gist]:
         cache = self.cache if self.cache is not None else GistCache()
         keys = [self._key(s.text, prompts) for s in sections]
         results = [cache.get(k) for k in keys]
         todo = [i for i, r in enumerate(results) if r is None]
         logger.info("gisting %d sections (level %d), %d from cache", len(sections), level, len(sections) - len(todo))
-        bar = tqdm(total=len(todo), desc=f"gisting (level {level})", unit="chunk", disable=not progress or not todo)
+        bar = Bar(progress, f"gisting (level {level})", len(todo), unit="chunk")
         for i in range(0, len(todo), self.batch_size):
             batch = todo[i:i + self.batch_size]
             outputs = self.generator.generate_batch(

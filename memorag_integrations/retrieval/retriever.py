@@ -7,13 +7,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from memorag_integrations.defaults import CHUNK_OVERLAP, CHUNK_TOKENS
+from memorag_integrations.progress import Bar, Progress
 from memorag_integrations.retrieval.chunking import Chunker
 from memorag_integrations.retrieval.embedders import Embedder, SentenceTransformerEmbedder
 from memorag_integrations.retrieval.index import FaissIndex
 from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Chunk, Document
 
+#: Texts embedded per call when a progress callback wants to hear of each batch.
+EMBED_BATCH = 64
 CHUNKS_FILE = "chunks.jsonl"
 INDEX_FILE = "index.faiss"
 
@@ -42,17 +47,29 @@ class DenseRetriever(Searcher):
     def clear(self) -> None:
         self.chunks, self.index = [], None
 
-    def add(self, documents: Sequence[Document], *, progress: bool = False) -> list[Chunk]:
+    def add(self, documents: Sequence[Document], *, progress: Progress = False) -> list[Chunk]:
         """Chunk, embed and index ``documents``; returns the new chunks."""
         new = self.chunker.chunk(documents, first_id=len(self.chunks))
         if not new:
             return []
-        vectors = self.embedder.encode([c.text for c in new], progress=progress)
+        vectors = self._encode([c.text for c in new], progress)
         if self.index is None:
             self.index = FaissIndex(vectors.shape[1])
         self.index.add(vectors)
         self.chunks.extend(new)
         return new
+
+    def _encode(self, texts: list[str], progress: Progress) -> np.ndarray:
+        """The texts' vectors; with a progress callback, in batches so that it hears of each."""
+        if not callable(progress):
+            return self.embedder.encode(texts, progress=bool(progress))
+        bar = Bar(progress, "embedding chunks", len(texts), unit="chunk")
+        parts = []
+        for i in range(0, len(texts), EMBED_BATCH):
+            parts.append(self.embedder.encode(texts[i:i + EMBED_BATCH]))
+            bar.update(len(parts[-1]))
+        bar.close()
+        return np.concatenate(parts)
 
     def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
         """The top ``k`` chunks of each query, best first, keyed by chunk id."""

@@ -19,6 +19,9 @@ BAD = [
     (["ask", "corpus", "q", "--model", "/no/such/model"], "no model file or folder at /no/such/model"),
     (["ask", "corpus", "q", "--embedder", "~/no-such-embedder"], "no model file or folder at ~/no-such-embedder"),
     (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
+    (["serve", "--host", "0.0.0.0"], "give it an access token (--token, or the MEMORAG_SERVER_TOKEN"),
+    (["serve", "--port", "0"], "argument --port: must be a positive whole number"),
+    (["serve", "--device", "cuda:3"], "device 'cuda:3' is not here"),
 ]
 
 
@@ -33,6 +36,7 @@ def no_model_loads(monkeypatch):
 @pytest.mark.parametrize(("argv", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MEMORAG_SERVER_TOKEN", raising=False)
     (tmp_path / "a.txt").write_text("some text")
     try:
         code = cli.main(argv)
@@ -41,3 +45,15 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, mon
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("memorag: error: ") and message in err, err
+
+
+def test_only_loopback_binds_without_a_token():
+    from memorag_integrations import InvalidInputError
+    from memorag_integrations.server import check_bind
+
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        check_bind(host, None)
+    for host in ("0.0.0.0", "192.168.1.5", "::", "example.org"):
+        with pytest.raises(InvalidInputError, match="access token"):
+            check_bind(host, None)
+        check_bind(host, "s3cret")
