@@ -243,3 +243,10 @@ def test_the_page_and_the_openapi_description_are_served(client):
     assert client.get("/static/app.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/corpora", "/api/corpora/{name}/ask", "/api/jobs/{job_id}"} <= paths.keys()
+
+
+def test_another_loaded_model_can_answer(client, corpus, models, monkeypatch):
+    monkeypatch.setitem(models.answerers, "second-model", models.memory_model)  # as --answer-model adds one
+    assert "second-model" in client.get("/api/models").json()["answerers"]
+    got = events(client, corpus, model="second-model", temperature=0.7)
+    assert got[-1][0] == "done" and any(n == "token" for n, _ in got)
