@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("paths", nargs="+", help="TXT, MD, PDF or DOCX files")
     mem.add_argument("--save-dir", required=True, help="folder to write the memorized corpus to")
     mem.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
+    mem.add_argument("--kv-dtype", choices=("float16", "bfloat16"),
+                     help="store the KV cache in half precision: half the disk (clues measured the same)")
     mem.add_argument("--max-memory-tokens", type=positive_int, default=defaults.MAX_MEMORY_TOKENS,
                      help="memory window; longer text is gisted")
     _model_options(mem)
@@ -148,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.save_dir, overwrite=args.overwrite)  # fail before loading any model
         memory, retriever = _components(args, memorizing=True)
         engine = MemoRAG(memory, retriever)
-        engine.memorize(docs, save_dir=args.save_dir, overwrite=args.overwrite)
+        engine.memorize(docs)
+        engine.save(args.save_dir, overwrite=args.overwrite, kv_dtype=args.kv_dtype)
         print(f"memorized {len(docs)} document(s), {len(engine.retriever.chunks)} chunks -> {args.save_dir}")
         return 0
     memory, retriever = _components(args, memorizing=False)

@@ -24,9 +24,9 @@ from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
-from memorag_integrations.store import (check_chunks, check_same, check_writable, corpus_manifest, loadable_model,
-                                        memory_from_config, read_corpus, read_manifest, write_atomically,
-                                        write_corpus)
+from memorag_integrations.store import (KV_DTYPES, check_chunks, check_same, check_writable, corpus_manifest,
+                                        loadable_model, memory_from_config, read_corpus, read_manifest,
+                                        write_atomically, write_corpus)
 from memorag_integrations.tasks import TASK_NAMES, Task, get_task
 
 logger = logging.getLogger(__name__)
@@ -360,17 +360,22 @@ class MemoRAG:
             raise NotMemorizedError("nothing is memorized yet: call memorize(...) or MemoRAG.load(dir) first")
 
     # -- persistence -----------------------------------------------------------------------------
-    def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True) -> Path:
+    def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True,
+             kv_dtype: str | None = None) -> Path:
         """Save memory, index and chunks into ``folder`` atomically (see :mod:`memorag_integrations.store`).
 
-        ``include_kv=False`` leaves out a KV memory's cache (much smaller; re-read on load). An
+        ``include_kv=False`` leaves out a KV memory's cache (much smaller; re-read on load);
+        ``kv_dtype="float16"`` (or ``"bfloat16"``) stores it in half the bytes. An
         engine whose chunks live in an outside vector store saves its chunks without their vectors
         (that store keeps them): :meth:`load` embeds the chunks again, or an adapter's ``load``
         puts them back into a store."""
         self._require_memory()
+        if kv_dtype is not None and kv_dtype not in KV_DTYPES:
+            raise InvalidInputError(f"kv_dtype must be one of {', '.join(KV_DTYPES)}, or None to keep the model's; "
+                                    f"got {kv_dtype!r}")
 
         def fill(tmp: Path) -> dict[str, Any]:
-            write_corpus(tmp, self.documents, self.memory, include_kv=include_kv)
+            write_corpus(tmp, self.documents, self.memory, include_kv=include_kv, kv_dtype=kv_dtype)
             if self.indexed:
                 self.retriever.save(tmp)
             else:

@@ -189,16 +189,27 @@ def corpus_manifest(documents: Sequence[Document], memory: Memory, index_config:
             "documents": len(documents), "content_sha256": content_hash(documents)}
 
 
-def write_corpus(folder: Path, documents: Sequence[Document], memory: Memory, *, include_kv: bool = True) -> None:
+#: Half-precision types the memory's float tensors may be saved in (``save(..., kv_dtype=...)``).
+KV_DTYPES = ("float16", "bfloat16")
+
+
+def write_corpus(folder: Path, documents: Sequence[Document], memory: Memory, *, include_kv: bool = True,
+                 kv_dtype: str | None = None) -> None:
     """Write the documents and the memory's state into ``folder`` (the index is the caller's).
 
     The free disk space is checked first; ``memory.json`` records which tensors were saved, so a
-    reader knows the tensors file is required."""
+    reader knows the tensors file is required. ``kv_dtype`` stores the float tensors (a KV cache)
+    in half precision: half the bytes; the memory casts them back to its model's type on load."""
     from safetensors.torch import save_file
 
     tensors, meta = memory.state()
     if not include_kv:
         tensors = {}
+    if kv_dtype is not None:
+        import torch
+
+        dtype = getattr(torch, kv_dtype)
+        tensors = {n: t.to(dtype) if t.is_floating_point() else t for n, t in tensors.items()}
     text_bytes = sum(len(d.text.encode("utf-8")) for d in documents)
     # The documents, their chunks (about the same text again) and the memory's meta and tensors.
     check_free_space(folder, 3 * text_bytes + sum(t.numel() * t.element_size() for t in tensors.values()))

@@ -87,6 +87,17 @@ def test_save_and_load_give_identical_answers(engine, tmp_path):
     assert MemoRAG.load(light, progress=False, **FAST).expand(QUESTIONS[1]) == before.clues
 
 
+def test_a_half_precision_cache_takes_half_the_disk_and_gives_the_same_clues(engine, tmp_path):
+    full = engine.save(tmp_path / "f32")
+    half = engine.save(tmp_path / "f16", kv_dtype="float16")
+    size = {f.name: (f / "memory.safetensors").stat().st_size for f in (full, half)}
+    assert 0.49 < size["f16"] / size["f32"] < 0.51
+    loaded = MemoRAG.load(half, progress=False, **FAST)
+    assert loaded.memory.lm.model.dtype == engine.memory.lm.model.dtype  # cast back to the model's type
+    for question in QUESTIONS:  # the stated tolerance: none; greedy clues are the same
+        assert loaded.expand(question) == engine.expand(question)
+
+
 def test_many_documents_fit_without_gisting(reference_text):
     docs = [Document(reference_text[:1500], "part-a"), Document(reference_text[1500:3000], "part-b")]
     engine = MemoRAG(KVMemory(max_memory_tokens=2048), progress=False, **FAST).memorize(docs)

@@ -129,3 +129,10 @@ def test_no_chunk_exceeds_its_size_whatever_the_spacing():
 
 def test_clues_object_is_accepted(engine):
     assert engine.retrieve("When was the launch?", clues=Clues())
+
+
+def test_kv_dtype_is_checked_before_saving(engine, tmp_path):
+    with pytest.raises(InvalidInputError, match="kv_dtype must be one of float16, bfloat16"):
+        engine.save(tmp_path / "c", kv_dtype="int3")
+    assert not (tmp_path / "c").exists()
+    assert engine.save(tmp_path / "c", kv_dtype="float16").is_dir()  # a prompt memory has no tensors: a no-op
