@@ -33,6 +33,11 @@ def positive_int(value: str) -> int:
     return number
 
 
+def _stream_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                        help="print the answer as it is written (default: on at a terminal)")
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models")
     group.add_argument("--model", help="memory/generator model: a GGUF file, a local folder or a Hugging Face id "
@@ -63,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--task", choices=TASK_NAMES, default="memorag")
     ask.add_argument("-k", type=positive_int, default=defaults.K, help="evidence chunks to retrieve")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    _stream_option(ask)
     _model_options(ask)
 
     srv = sub.add_parser("serve", help="a web page and HTTP API to upload, memorize and ask (extra 'server')")
@@ -80,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("save_dir")
     summ.add_argument("-k", type=positive_int, default=defaults.K, help="evidence chunks to summarize from")
     summ.add_argument("--json", action="store_true")
+    _stream_option(summ)
     _model_options(summ)
     return parser
 
@@ -100,21 +107,47 @@ def _components(args: argparse.Namespace, *, memorizing: bool):
     return memory, retriever
 
 
+def _print_evidence(clues, evidence) -> None:
+    if clues is not None:
+        for span in clues.spans:
+            print(f"clue: {span}")
+        for q in clues.surrogate_questions:
+            print(f"surrogate question: {q}")
+    for i, ev in enumerate(evidence, 1):
+        print(f"[{i}] {ev.doc_id} chars {ev.char_span[0]}-{ev.char_span[1]} score {ev.score:.4f}")
+    print()
+
+
+def _print_timings(timings: dict[str, float]) -> None:
+    print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+
+
 def _print_answer(answer, as_json: bool) -> None:
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
-    if answer.clues is not None:
-        for span in answer.clues.spans:
-            print(f"clue: {span}")
-        for q in answer.clues.surrogate_questions:
-            print(f"surrogate question: {q}")
-    for i, ev in enumerate(answer.evidence, 1):
-        print(f"[{i}] {ev.doc_id} chars {ev.char_span[0]}-{ev.char_span[1]} score {ev.score:.4f}")
-    print()
+    _print_evidence(answer.clues, answer.evidence)
     print(answer.text)
     print()
-    print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items()))
+    _print_timings(answer.timings)
+
+
+def _stream_answer(engine, question: str, task: str, k: int) -> None:
+    """The clues and evidence as soon as they are in, then the answer as it is written, then the
+    timings with the time to the first answer piece."""
+    import time
+
+    t0 = time.perf_counter()
+    prepared = engine.prepare(question, task, k=k)
+    _print_evidence(prepared.clues, prepared.evidence)
+    t1, first = time.perf_counter(), None
+    for piece in engine.write(prepared):
+        if first is None:
+            first = time.perf_counter() - t0
+        print(piece, end="", flush=True)
+    now = time.perf_counter()
+    print("\n")
+    _print_timings({**prepared.timings, "first_token": first or 0.0, "generate": now - t1, "total": now - t0})
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -156,11 +189,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     memory, retriever = _components(args, memorizing=False)
     engine = MemoRAG.load(args.save_dir, memory, retriever)
-    if args.command == "ask":
-        answer = engine.answer(args.question, args.task, k=args.k)
+    question, task = (args.question, args.task) if args.command == "ask" else ("", "summarize")
+    if args.stream is None:  # stream to a person at a terminal; print whole results to pipes and files
+        args.stream = sys.stdout.isatty() and not args.json
+    if args.stream and not args.json:
+        _stream_answer(engine, question, task, args.k)
     else:
-        answer = engine.summarize(k=args.k)
-    _print_answer(answer, args.json)
+        _print_answer(engine.answer(question, task, k=args.k), args.json)
     return 0
 
 

@@ -37,7 +37,11 @@ def test_memorize_ask_summarize_and_errors(tmp_path, reference_text):
     assert reference_text[start:end] == result["evidence"][0]["text"]
 
     qa = memorag("ask", "corpus", "What does assert do?", "--task", "qa", cwd=tmp_path)
-    assert qa.returncode == 0 and "timings:" in qa.stdout
+    assert qa.returncode == 0 and "timings:" in qa.stdout and "first_token" not in qa.stdout  # a pipe: no stream
+
+    streamed = memorag("ask", "corpus", "What does assert do?", "--stream", "-k", "2", cwd=tmp_path)
+    assert streamed.returncode == 0 and "[1] ref.md chars" in streamed.stdout
+    assert "first_token" in streamed.stdout.splitlines()[-1] and "total" in streamed.stdout.splitlines()[-1]
 
     summary = memorag("summarize", "corpus", "-k", "2", cwd=tmp_path)
     assert summary.returncode == 0 and "[1] ref.md chars" in summary.stdout
