@@ -136,6 +136,43 @@ class MemoRAG:
         self.documents = docs
         return self
 
+    def delete(self, doc_ids: str | Iterable[str]) -> MemoRAG:
+        """Remove documents from the corpus: their chunks leave the index (nothing is embedded
+        again) and the memory is rebuilt from the cached gists of the documents that stay."""
+        ids = {doc_ids} if isinstance(doc_ids, str) else set(doc_ids)
+        self._require_known(ids)
+        remaining = [d for d in self.documents if d.doc_id not in ids]
+        if not remaining:
+            raise InvalidInputError("deleting every document leaves nothing to remember: memorize a new corpus "
+                                    "instead")
+        self.memory.memorize(remaining, progress=self.progress)
+        if self.indexed:
+            self.retriever.remove(ids)
+        self.documents = remaining
+        return self
+
+    def update(self, document: Document) -> MemoRAG:
+        """Replace the document of the same ``doc_id``: only its chunks are embedded again, and only
+        its new text is read by the memory model (the other gists come from the cache)."""
+        if not isinstance(document, Document) or document.doc_id is None:
+            raise InvalidInputError("update() takes a Document with the doc_id of the one it replaces")
+        (new,) = as_documents(document)  # checks the text
+        doc_id = str(new.doc_id)
+        self._require_known({doc_id})
+        docs = [new if d.doc_id == doc_id else d for d in self.documents]
+        self.memory.memorize(docs, progress=self.progress)
+        if self.indexed:
+            self.retriever.remove({doc_id})
+            self.retriever.add([new], progress=self.progress)
+        self.documents = docs
+        return self
+
+    def _require_known(self, doc_ids: set[str]) -> None:
+        unknown = doc_ids - {d.doc_id for d in self.documents}
+        if unknown:
+            raise InvalidInputError(f"no memorized document has the doc_id(s) {sorted(map(str, unknown))}; "
+                                    "engine.documents lists them")
+
     def chunks(self) -> list[Chunk]:
         """The corpus's chunks with exact char spans: the index's own, or cut by its chunker when the
         chunks live in a store outside the engine."""

@@ -63,6 +63,11 @@ class FaissIndex:
             return empty.astype(np.float32), empty.astype(np.int64)
         return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
 
+    def vectors(self) -> np.ndarray:
+        """Every vector held, in order (an ``(n, dim)`` copy)."""
+        index = faiss.index_gpu_to_cpu(self.index) if self.on_gpu else self.index
+        return index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), dtype=np.float32)
+
     def save(self, path: Path) -> None:
         index = faiss.index_gpu_to_cpu(self.index) if self.on_gpu else self.index
         faiss.write_index(index, str(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,21 @@ class DenseRetriever(Searcher):
         self.index.add(vectors)
         self.chunks.extend(new)
         return new
+
+    def remove(self, doc_ids: set[str]) -> int:
+        """Drop the chunks of ``doc_ids`` without embedding anything again (the kept vectors are
+        copied into a new index); the kept chunks are renumbered. Returns how many were dropped."""
+        keep = [i for i, c in enumerate(self.chunks) if c.doc_id not in doc_ids]
+        dropped = len(self.chunks) - len(keep)
+        if not dropped:
+            return 0
+        vectors = self.index.vectors()[keep] if self.index is not None else None
+        self.chunks = [replace(self.chunks[i], chunk_id=n) for n, i in enumerate(keep)]
+        self.index = None
+        if vectors is not None and len(vectors):
+            self.index = FaissIndex(vectors.shape[1])
+            self.index.add(vectors)
+        return dropped
 
     def _encode(self, texts: list[str], progress: Progress) -> np.ndarray:
         """The texts' vectors; with a progress callback, in batches so that it hears of each."""
