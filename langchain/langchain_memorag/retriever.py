@@ -190,11 +190,7 @@ class MemoRAGRetriever(BaseRetriever):
             raise InvalidInputError("pass either llm (a chat model to use as the memory) or memory, not both")
         check_k(k)
         _check_store(vectorstore)
-        if isinstance(documents, (str, CoreDocument, LCDocument)):
-            documents = [documents]
-        elif isinstance(documents, (bytes, bytearray)) or not isinstance(documents, Iterable):
-            raise InvalidInputError(f"expected documents (LangChain Documents, core Documents or strings), got "
-                                    f"{type(documents).__name__}")
+        documents = _as_list(documents)
         if llm is not None:
             from memorag_integrations.memory.prompt import PromptMemory
 
@@ -221,6 +217,40 @@ class MemoRAGRetriever(BaseRetriever):
             raise InvalidInputError("give one metadata dict and one id per text")
         docs = [CoreDocument(t, i, dict(m)) for t, m, i in zip(texts, metadatas, id_list)]
         return cls.from_documents(docs, embeddings, **options)
+
+    # -- a corpus that changes ------------------------------------------------------------------
+    def add_documents(self, documents: Iterable[DocumentLike] | DocumentLike) -> list[str]:
+        """Add documents: the memory takes them in (other gists come from the cache) and their
+        chunks go into the vector store (or the engine's index). Returns the new chunks' ids."""
+        docs = [_core_document(d) for d in _as_list(documents)]
+        self.engine.add(docs)
+        added = self.engine.documents[-len(docs):]
+        chunks = _chunk_documents(self.engine, added)
+        if self.vectorstore is not None:
+            self.vectorstore.add_documents(chunks, ids=[d.id for d in chunks])
+        return [str(d.id) for d in chunks]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove documents by ``doc_id``: their chunks leave the vector store (by id) or the
+        engine's index, and the memory is rebuilt without them."""
+        doc_ids = [ids] if isinstance(ids, str) else list(ids)
+        gone = [d for d in self.engine.documents if d.doc_id in set(doc_ids)]
+        chunk_ids = [str(d.id) for d in _chunk_documents(self.engine, gone)]
+        self.engine.delete(doc_ids)
+        if self.vectorstore is not None and chunk_ids:
+            self.vectorstore.delete(ids=chunk_ids)
+
+    def update_document(self, document: DocumentLike) -> None:
+        """Replace the document of the same ``doc_id``: only its chunks are embedded again."""
+        doc = _core_document(document)
+        old = [d for d in self.engine.documents if d.doc_id == doc.doc_id]
+        old_ids = [str(d.id) for d in _chunk_documents(self.engine, old)]
+        self.engine.update(doc)
+        if self.vectorstore is not None:
+            if old_ids:
+                self.vectorstore.delete(ids=old_ids)
+            chunks = _chunk_documents(self.engine, [doc])
+            self.vectorstore.add_documents(chunks, ids=[d.id for d in chunks])
 
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True) -> Path:
         """Save the memory, the documents and the chunks into ``folder`` (the core's format, atomic).
@@ -324,10 +354,20 @@ def _chunk_document(chunk: Chunk, source_metadata: dict[str, Any], extra: dict[s
     return LCDocument(page_content=chunk.text, metadata=meta, id=f"{chunk.doc_id}:{chunk.start}-{chunk.end}")
 
 
-def _chunk_documents(engine: MemoRAG) -> list[LCDocument]:
-    """The corpus as chunk Documents with exact char spans, ready for a vector store."""
+def _chunk_documents(engine: MemoRAG, documents: Sequence[CoreDocument] | None = None) -> list[LCDocument]:
+    """The corpus (or ``documents`` of it) as chunk Documents with exact char spans, for a vector store."""
     sources = {d.doc_id: d.metadata for d in engine.documents}
-    return [_chunk_document(c, sources[c.doc_id]) for c in engine.chunks()]
+    chunks = engine.chunks() if documents is None else engine.retriever.chunker.chunk(documents)
+    return [_chunk_document(c, sources.get(c.doc_id, {})) for c in chunks]
+
+
+def _as_list(documents: Any) -> list[Any]:
+    if isinstance(documents, (str, CoreDocument, LCDocument)):
+        return [documents]
+    if isinstance(documents, (bytes, bytearray)) or not isinstance(documents, Iterable):
+        raise InvalidInputError(f"expected documents (LangChain Documents, core Documents or strings), got "
+                                f"{type(documents).__name__}")
+    return list(documents)
 
 
 def _core_document(doc: DocumentLike) -> CoreDocument:

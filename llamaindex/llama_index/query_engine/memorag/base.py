@@ -100,6 +100,19 @@ class MemoRAGQueryEngine(BaseQueryEngine):
                           streaming=self.streaming if streaming is None else streaming,
                           callback_manager=self.callback_manager)
 
+    # -- a corpus that changes (see MemoRAGRetriever) ---------------------------------------------
+    def insert(self, document: Any) -> None:
+        """Add a document to the memory and the index."""
+        self.retriever.insert(document)
+
+    def delete_ref_doc(self, ref_doc_id: str) -> None:
+        """Remove a document from the memory and the index."""
+        self.retriever.delete_ref_doc(ref_doc_id)
+
+    def update_ref_doc(self, document: Any) -> None:
+        """Replace the document of the same id in the memory and the index."""
+        self.retriever.update_ref_doc(document)
+
     def _get_prompt_modules(self) -> dict[str, Any]:
         return {}  # MemoRAG's prompts come from the core's prompt sets
 

@@ -163,6 +163,43 @@ class MemoRAGRetriever(BaseRetriever):
             raise InvalidInputError("pass documents=..., or both engine=... (a memorized MemoRAG) and index=...")
         return cls(engine, index, **options)
 
+    # -- a corpus that changes ------------------------------------------------------------------
+    def insert(self, document: Any) -> None:
+        """Add a document (LlamaIndex, core or text): the memory takes it in (other gists come from
+        the cache) and its chunk nodes go into the index."""
+        docs = to_core_documents(document)
+        index = self._own_index("insert")
+        self.engine.add(docs)
+        index.insert_nodes(chunk_nodes(self.engine.documents, self.engine.retriever.chunker.chunk(docs)))
+        self._search_index(index)
+
+    def delete_ref_doc(self, ref_doc_id: str) -> None:
+        """Remove a document: its nodes leave the index, and the memory is rebuilt without it."""
+        index = self._own_index("delete_ref_doc")
+        self.engine.delete(ref_doc_id)
+        index.delete_ref_doc(ref_doc_id, delete_from_docstore=True)
+        self._search_index(index)
+
+    def update_ref_doc(self, document: Any) -> None:
+        """Replace the document of the same id: only its nodes are embedded again."""
+        (doc,) = to_core_documents(document)
+        index = self._own_index("update_ref_doc")
+        self.engine.update(doc)
+        index.delete_ref_doc(str(doc.doc_id), delete_from_docstore=True)
+        index.insert_nodes(chunk_nodes(self.engine.documents, self.engine.retriever.chunker.chunk([doc])))
+        self._search_index(index)
+
+    def _search_index(self, index: VectorStoreIndex) -> None:
+        """Search ``index`` as it is now: a vector index retriever keeps the node ids it was made with."""
+        self.base_retriever = index.as_retriever(similarity_top_k=self.per_query_top_k)
+        self.searcher = RetrieverSearcher(self.base_retriever)
+
+    def _own_index(self, what: str) -> VectorStoreIndex:
+        if self.index is None:
+            raise InvalidInputError(f"{what} needs the VectorStoreIndex the chunks live in; this retriever searches a "
+                                    "plain retriever, whose store it cannot change")
+        return self.index
+
     # -- expansion -------------------------------------------------------------------------------
     def expand(self, query: str) -> Clues:
         """What the memory writes for ``query``: clue spans, surrogate questions, draft."""
