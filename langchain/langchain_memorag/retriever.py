@@ -23,6 +23,7 @@ from memorag_integrations.errors import InvalidInputError, NotMemorizedError
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import check_k
 from memorag_integrations.retrieval.fusion import FusedHit
+from memorag_integrations.retrieval.index import check_store_dimension
 from memorag_integrations.retrieval.retriever import DenseRetriever
 from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Chunk, Clues
@@ -330,14 +331,9 @@ def _check_dimensions(vectorstore: type[VectorStore] | VectorStore | None, embed
     anything is read or written (one query is embedded to learn the embeddings' dimension)."""
     if vectorstore is None or isinstance(vectorstore, type):
         return
-    held = store_dimension(vectorstore)
-    if held is None:
-        return
-    written = len(embeddings.embed_query("dimension check"))
-    if held != written:
-        raise InvalidInputError(f"the {type(vectorstore).__name__} store holds vectors of dimension {held} but the "
-                                f"embeddings write {written}: pass the embeddings the store was built with, or a "
-                                "new store")
+    check_store_dimension(store_dimension(vectorstore), embeddings.embed_query,
+                          store=f"{type(vectorstore).__name__} store", writer="the embeddings write",
+                          remedy="the embeddings the store was built with")
 
 
 def _key(doc: LCDocument) -> Hashable:

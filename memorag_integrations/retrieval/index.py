@@ -7,6 +7,7 @@ written from a CPU copy, so a corpus saved on one kind of machine loads on the o
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import faiss
@@ -111,3 +112,18 @@ def check_flat_index_file(path: Path, count: int | None = None) -> None:
         raise ValueError(f"{path.name} claims {ntotal} vectors of dimension {dim} but holds {size} bytes")
     if count is not None and ntotal != count:
         raise ValueError(f"{path.name} holds {ntotal} vectors for {count} chunks")
+
+
+def check_store_dimension(held: int | None, embed: Callable[[str], Sequence[float]], *, store: str, writer: str,
+                          remedy: str) -> None:
+    """Refuse a store holding vectors of dimension ``held`` when ``embed`` writes another (one text
+    is embedded to learn it), before anything is read or written. ``held`` None: nothing to check.
+    The adapters name the store, the embedder (``writer``) and what to pass in their own terms."""
+    from memorag_integrations.errors import InvalidInputError
+
+    if held is None:
+        return
+    written = len(embed("dimension check"))
+    if held != written:
+        raise InvalidInputError(f"the {store} holds vectors of dimension {held} but {writer} {written}: pass "
+                                f"{remedy}, or a new store")

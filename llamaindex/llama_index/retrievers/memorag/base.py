@@ -23,6 +23,7 @@ from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import check_k, plan_searches
 from memorag_integrations.retrieval.fusion import FusedHit
+from memorag_integrations.retrieval.index import check_store_dimension
 from memorag_integrations.retrieval.retriever import DenseRetriever
 from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Clues
@@ -269,11 +270,7 @@ def store_dimension(vector_store: Any) -> int | None:
 def check_dimensions(vector_store: Any, embed_model: BaseEmbedding) -> None:
     """Refuse a store whose vectors have another dimension than ``embed_model`` writes (one text is
     embedded to learn it), before anything is read or written."""
-    held = None if vector_store is None else store_dimension(vector_store)
-    if held is None:
-        return
-    written = len(embed_model.get_text_embedding("dimension check"))
-    if held != written:
-        raise InvalidInputError(f"the {type(vector_store).__name__} holds vectors of dimension {held} but the "
-                                f"embedding model writes {written}: pass the embed_model the store was built with, "
-                                "or a new store")
+    if vector_store is not None:
+        check_store_dimension(store_dimension(vector_store), embed_model.get_text_embedding,
+                              store=type(vector_store).__name__, writer="the embedding model writes",
+                              remedy="the embed_model the store was built with")
