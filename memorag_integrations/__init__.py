@@ -6,6 +6,7 @@ from memorag_integrations.errors import (BinaryFileError, CorruptStoreError, Doc
                                          EmptyTextError, GenerationError, IncompatibleStoreError, InvalidInputError,
                                          MemoRAGError, MissingDependencyError, NotMemorizedError, QueryTooLongError,
                                          StoreError, StoreExistsError, StoreNotFoundError, StoreWriteError)
+from memorag_integrations.filters import DocumentFilter
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.memory.prompt import PromptMemory
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Answer", "BinaryFileError", "Chunk", "Chunker", "Clues", "CorruptStoreError", "DenseRetriever", "Document",
-    "DocumentReadError", "EmptyQueryError", "EmptyTextError", "Evidence", "GenerationError", "Hit",
+    "DocumentFilter", "DocumentReadError", "EmptyQueryError", "EmptyTextError", "Evidence", "GenerationError", "Hit",
     "IncompatibleStoreError", "InvalidInputError", "Memory", "MemoRAG", "MemoRAGError",
     "MissingDependencyError", "NotMemorizedError", "PromptMemory", "QueryTooLongError", "Searcher", "StoreError",
     "StoreExistsError", "StoreNotFoundError", "StoreWriteError", "TextGenerator", "as_documents", "load_document",

@@ -15,6 +15,7 @@ from memorag_integrations import defaults
 from memorag_integrations.documents import as_documents
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          NotMemorizedError, QueryTooLongError)
+from memorag_integrations.filters import DocumentFilter, Where
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, rank
@@ -45,6 +46,8 @@ class Prepared:
     timings: dict[str, float]
     #: The reply when nothing was retrieved (no model is asked); None otherwise.
     unanswered: str | None = None
+    #: The memory the query used: the engine's, or its part for a filtered query.
+    memory: Memory | None = None
 
 
 class MemoRAG:
@@ -179,23 +182,45 @@ class MemoRAG:
         return list(self.retriever.chunks) if self.indexed else self.retriever.chunker.chunk(self.documents)
 
     # -- the memory's clues ------------------------------------------------------------------------
-    def clues(self, query: str = "", task: str | Task = "memorag") -> Clues | None:
+    def clues(self, query: str = "", task: str | Task = "memorag", *, doc_ids: str | Iterable[str] | None = None,
+              where: Where | None = None) -> Clues | None:
         """What the memory writes for ``query`` under ``task``: clue spans and surrogate questions
-        (``memorag``), key points (``summarize``), nothing (``qa``)."""
-        return self._clues(*self.check_query(query, task))
+        (``memorag``), key points (``summarize``), nothing (``qa``). With ``doc_ids`` / ``where``
+        the clues come from those documents' part of the memory (none when no document matches)."""
+        checked = self.check_query(query, task)
+        memory = self.memory_for(self.select(doc_ids, where))
+        return None if memory is None else self._clues(*checked, memory)
 
-    async def aclues(self, query: str = "", task: str | Task = "memorag") -> Clues | None:
+    async def aclues(self, query: str = "", task: str | Task = "memorag", *,
+                     doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Clues | None:
         """Async :meth:`clues`; the memory calls run concurrently."""
-        return await self._aclues(*self.check_query(query, task))
+        checked = self.check_query(query, task)
+        memory = await asyncio.to_thread(self.memory_for, self.select(doc_ids, where))
+        return None if memory is None else await self._aclues(*checked, memory)
 
-    def _clues(self, task: Task, query: str, prompts: PromptSet) -> Clues | None:
-        outputs = [self.memory.generate(instruction, n) for instruction, n in self._memory_calls(task, query, prompts)]
+    def _clues(self, task: Task, query: str, prompts: PromptSet, memory: Memory) -> Clues | None:
+        outputs = [memory.generate(instruction, n) for instruction, n in self._memory_calls(task, query, prompts)]
         return task.clues(outputs, query)
 
-    async def _aclues(self, task: Task, query: str, prompts: PromptSet) -> Clues | None:
+    async def _aclues(self, task: Task, query: str, prompts: PromptSet, memory: Memory) -> Clues | None:
         calls = self._memory_calls(task, query, prompts)
-        outputs = await asyncio.gather(*(self.memory.agenerate(instruction, n) for instruction, n in calls))
+        outputs = await asyncio.gather(*(memory.agenerate(instruction, n) for instruction, n in calls))
         return task.clues(list(outputs), query)
+
+    # -- filters -------------------------------------------------------------------------------------
+    def select(self, doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> list[Document] | None:
+        """The documents a query filtered by ``doc_ids`` and/or metadata (``where``: ``{key: value}``,
+        ``{key: [any, of]}`` or a function of a :class:`Document`) may use; None without a filter."""
+        flt = DocumentFilter.of(doc_ids, where)
+        return None if flt is None else flt.select(self.documents)
+
+    def memory_for(self, documents: list[Document] | None) -> Memory | None:
+        """The memory a query over ``documents`` (None: all) asks: the engine's, or the part of it
+        those documents hold (:meth:`Memory.part`); None when there are no documents."""
+        self._require_memory()
+        if documents is None or len(documents) == len(self.documents):
+            return self.memory
+        return self.memory.part(documents) if documents else None
 
     def expand(self, query: str) -> Clues:
         """Ask the memory for clue spans, surrogate questions and (if ``use_draft``) a draft answer."""
@@ -210,28 +235,35 @@ class MemoRAG:
         return clues
 
     # -- retrieval ---------------------------------------------------------------------------------
-    def retrieve(self, query: str, k: int | None = None, clues: Clues | None = None) -> list[Evidence]:
+    def retrieve(self, query: str, k: int | None = None, clues: Clues | None = None, *,
+                 doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> list[Evidence]:
         """Evidence for ``query``: every clue and the query itself search the index, fused by RRF.
 
         ``clues`` defaults to :meth:`expand` of the query; pass ``Clues()`` for plain dense retrieval.
+        ``doc_ids`` / ``where`` keep to some documents (see :meth:`select`): the evidence is theirs,
+        and so are the clues' memory.
         """
         check_clues(clues)  # the arguments before the memory's calls
         k = self._k(k)
+        documents = self.select(doc_ids, where)
         if clues is None:
-            clues = self.expand(query)
-        return [self._evidence(h) for h in self.rank(query, clues, k=k)]
+            memory = self.memory_for(documents)
+            clues = self._clues(*self.check_query(query), memory) if memory is not None else None
+        return [self._evidence(h) for h in self.rank(query, clues, k=k, documents=documents)]
 
     def rank(self, query: str, clues: Clues | None, *, k: int | None = None, searcher: Searcher | None = None,
-             fetch_k: int | None = None) -> list[FusedHit]:
+             fetch_k: int | None = None, documents: list[Document] | None = None) -> list[FusedHit]:
         """The fused, budgeted hits of ``query`` and its ``clues`` from ``searcher`` (default: the
-        engine's index). Each hit's ``item`` is the searcher's own (a :class:`Chunk` here)."""
-        return rank(self._searcher(searcher), query, clues, k=self._k(k), fusion=self.fusion,
+        engine's index, limited to ``documents`` when given). Each hit's ``item`` is the
+        searcher's own (a :class:`Chunk` here)."""
+        return rank(self._searcher(searcher, documents), query, clues, k=self._k(k), fusion=self.fusion,
                     count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps)
 
     async def arank(self, query: str, clues: Clues | None, *, k: int | None = None,
-                    searcher: Searcher | None = None, fetch_k: int | None = None) -> list[FusedHit]:
+                    searcher: Searcher | None = None, fetch_k: int | None = None,
+                    documents: list[Document] | None = None) -> list[FusedHit]:
         """Async :meth:`rank`: the searches go through the searcher's ``asearch``."""
-        return await arank(self._searcher(searcher), query, clues, k=self._k(k), fusion=self.fusion,
+        return await arank(self._searcher(searcher, documents), query, clues, k=self._k(k), fusion=self.fusion,
                            count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps)
 
     @property
@@ -244,31 +276,35 @@ class MemoRAG:
 
     # -- answering ---------------------------------------------------------------------------------
     def answer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
-               max_new_tokens: int | None = None) -> Answer:
+               max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
+               where: Where | None = None) -> Answer:
         """Answer ``query``. Tasks: ``memorag`` (clues -> retrieval -> generator), ``qa`` (the
-        memory alone) and ``summarize`` (key points -> retrieval -> summary; query optional)."""
+        memory alone) and ``summarize`` (key points -> retrieval -> summary; query optional).
+        ``doc_ids`` / ``where`` answer from some documents only (see :meth:`select`)."""
         t0 = time.perf_counter()
         tokens = self._tokens(max_new_tokens)
-        prepared = self.prepare(query, task, k=k)
+        prepared = self.prepare(query, task, k=k, doc_ids=doc_ids, where=where)
         t1 = time.perf_counter()
-        text = prepared.unanswered or self._writer(prepared.task).generate(prepared.prompt, tokens)
+        text = prepared.unanswered or self._writer(prepared).generate(prepared.prompt, tokens)
         return self._answer(prepared, text, t0, t1)
 
     async def aanswer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
-                      max_new_tokens: int | None = None) -> Answer:
+                      max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
+                      where: Where | None = None) -> Answer:
         """Async :meth:`answer`: remote generators are awaited natively, local ones run in threads."""
         t0 = time.perf_counter()
         tokens = self._tokens(max_new_tokens)
-        prepared = await self.aprepare(query, task, k=k)
+        prepared = await self.aprepare(query, task, k=k, doc_ids=doc_ids, where=where)
         t1 = time.perf_counter()
-        text = prepared.unanswered or await self._writer(prepared.task).agenerate(prepared.prompt, tokens)
+        text = prepared.unanswered or await self._writer(prepared).agenerate(prepared.prompt, tokens)
         return self._answer(prepared, text, t0, t1)
 
     def stream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
-               max_new_tokens: int | None = None) -> Iterator[str]:
+               max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
+               where: Where | None = None) -> Iterator[str]:
         """Like :meth:`answer`, but yield the answer text piece by piece as it is generated."""
         tokens = self._tokens(max_new_tokens)
-        yield from self.write(self.prepare(query, task, k=k), max_new_tokens=tokens)
+        yield from self.write(self.prepare(query, task, k=k, doc_ids=doc_ids, where=where), max_new_tokens=tokens)
 
     def write(self, prepared: Prepared, *, max_new_tokens: int | None = None, temperature: float = 0.0,
               generator: TextGenerator | None = None) -> Iterator[str]:
@@ -282,58 +318,69 @@ class MemoRAG:
         if prepared.unanswered:
             yield prepared.unanswered
         elif prepared.task.memory_answers:
-            yield from self.memory.stream(prepared.prompt, tokens)
+            yield from (prepared.memory or self.memory).stream(prepared.prompt, tokens)
         else:
             writer = generator or self.generator
             yield from writer.stream(prepared.prompt, tokens, temperature=float(temperature))
 
     async def astream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
-                      max_new_tokens: int | None = None) -> AsyncIterator[str]:
+                      max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
+                      where: Where | None = None) -> AsyncIterator[str]:
         """Async :meth:`stream`."""
         tokens = self._tokens(max_new_tokens)
-        prepared = await self.aprepare(query, task, k=k)
+        prepared = await self.aprepare(query, task, k=k, doc_ids=doc_ids, where=where)
         if prepared.unanswered:
             yield prepared.unanswered
             return
-        async for piece in self._writer(prepared.task).astream(prepared.prompt, tokens):
+        async for piece in self._writer(prepared).astream(prepared.prompt, tokens):
             yield piece
 
-    def summarize(self, *, k: int | None = None, max_new_tokens: int | None = None) -> Answer:
-        """A summary of the whole corpus (task ``summarize``)."""
-        return self.answer("", "summarize", k=k, max_new_tokens=max_new_tokens)
+    def summarize(self, *, k: int | None = None, max_new_tokens: int | None = None,
+                  doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Answer:
+        """A summary of the whole corpus, or of the documents ``doc_ids`` / ``where`` keep (task
+        ``summarize``)."""
+        return self.answer("", "summarize", k=k, max_new_tokens=max_new_tokens, doc_ids=doc_ids, where=where)
 
-    def prepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None) -> Prepared:
+    def prepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
+                doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Prepared:
         """Every step before the final generation: clues, retrieval and the prompt."""
         task, query, prompts = self.check_query(query, task)
         k = self._k(k)
-        if not task.retrieves:
-            return self._prepared(task, query, prompts)
-        t0 = time.perf_counter()
-        clues = self._clues(task, query, prompts)
+        documents = self.select(doc_ids, where)
+        t0 = time.perf_counter()  # a filtered query's expansion includes reading its part of the memory
+        memory = self.memory_for(documents)
+        if memory is None or not task.retrieves:
+            return self._prepared(task, query, prompts, memory)
+        clues = self._clues(task, query, prompts, memory)
         t1 = time.perf_counter()
-        hits = self.rank(query, clues, k=k)
-        return self._prepared(task, query, prompts, clues, hits, expand=t1 - t0, retrieve=time.perf_counter() - t1)
+        hits = self.rank(query, clues, k=k, documents=documents)
+        return self._prepared(task, query, prompts, memory, clues, hits, expand=t1 - t0,
+                              retrieve=time.perf_counter() - t1)
 
-    async def aprepare(self, query: str = "", task: str | Task = "memorag", *,
-                       k: int | None = None) -> Prepared:
+    async def aprepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
+                       doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Prepared:
         """Async :meth:`prepare`."""
         task, query, prompts = self.check_query(query, task)
         k = self._k(k)
-        if not task.retrieves:
-            return self._prepared(task, query, prompts)
+        documents = self.select(doc_ids, where)
         t0 = time.perf_counter()
-        clues = await self._aclues(task, query, prompts)
+        memory = await asyncio.to_thread(self.memory_for, documents)
+        if memory is None or not task.retrieves:
+            return self._prepared(task, query, prompts, memory)
+        clues = await self._aclues(task, query, prompts, memory)
         t1 = time.perf_counter()
-        hits = await self.arank(query, clues, k=k)
-        return self._prepared(task, query, prompts, clues, hits, expand=t1 - t0, retrieve=time.perf_counter() - t1)
+        hits = await self.arank(query, clues, k=k, documents=documents)
+        return self._prepared(task, query, prompts, memory, clues, hits, expand=t1 - t0,
+                              retrieve=time.perf_counter() - t1)
 
-    def _prepared(self, task: Task, query: str, prompts: PromptSet, clues: Clues | None = None,
-                  hits: list[FusedHit] | None = None, **timings: float) -> Prepared:
-        """The evidence of ``hits`` and the task's prompt over it, with the steps' ``timings``."""
+    def _prepared(self, task: Task, query: str, prompts: PromptSet, memory: Memory | None,
+                  clues: Clues | None = None, hits: list[FusedHit] | None = None, **timings: float) -> Prepared:
+        """The evidence of ``hits`` and the task's prompt over it, with the steps' ``timings``.
+        ``memory`` None: the filter kept no document, so there is nothing to answer from."""
         evidence = [self._evidence(h) for h in hits or []]
         passages = [e.text for e in evidence]
-        return Prepared(task, clues, evidence, task.prompt(prompts, query, passages), timings,
-                        task.unanswered(prompts, passages))
+        unanswered = prompts.nothing_found if memory is None else task.unanswered(prompts, passages)
+        return Prepared(task, clues, evidence, task.prompt(prompts, query, passages), timings, unanswered, memory)
 
     # -- the steps' small parts --------------------------------------------------------------------
     def check_query(self, query: object, task: str | Task = "memorag") -> tuple[Task, str, PromptSet]:
@@ -369,17 +416,22 @@ class MemoRAG:
     def _tokens(self, max_new_tokens: int | None) -> int:
         return self.answer_tokens if max_new_tokens is None else check_k(max_new_tokens, "max_new_tokens")
 
-    def _searcher(self, searcher: Searcher | None) -> Searcher:
+    def _searcher(self, searcher: Searcher | None, documents: list[Document] | None = None) -> Searcher:
         if searcher is not None:
+            if documents is not None:
+                raise InvalidInputError("a given searcher is not filtered by documents=: filter it in its own terms "
+                                        "(the adapters pass their framework's filter to the store)")
             return searcher
         if not self.indexed:
             raise InvalidInputError("this engine's chunks live in an outside vector store, not in its own index: "
                                     "retrieve through the adapter that holds the store")
-        return self.retriever
+        if documents is None:
+            return self.retriever
+        return self.retriever.within({d.doc_id for d in documents})
 
-    def _writer(self, task: Task) -> Memory | TextGenerator:
-        """Who writes the answer: the memory for ``qa``, the generator otherwise."""
-        return self.memory if task.memory_answers else self.generator
+    def _writer(self, prepared: Prepared) -> Memory | TextGenerator:
+        """Who writes the answer: the memory (or its part) for ``qa``, the generator otherwise."""
+        return (prepared.memory or self.memory) if prepared.task.memory_answers else self.generator
 
     def _evidence(self, hit: FusedHit) -> Evidence:
         chunk: Chunk = hit.item

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import Any
 
 from langchain_core.documents import Document
@@ -10,7 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import BasePromptTemplate
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
 
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.prompts import format_evidence, get_prompts
@@ -22,7 +21,8 @@ from langchain_memorag.retriever import MemoRAGRetriever
 
 def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, task: str = "memorag",
                          prompt: BasePromptTemplate | None = None) -> Runnable:
-    """An LCEL chain from a question (a string, or ``{"question": ...}``) to
+    """An LCEL chain from a question (a string, or ``{"question": ...}``, with an optional
+    ``"filter"`` as :class:`MemoRAGRetriever` takes it) to
     ``{"answer": str, "context": list[Document], "clues": dict}``.
 
     ``.stream`` / ``.astream`` yield ``{"context", "clues"}`` once retrieval is done, then the
@@ -35,12 +35,20 @@ def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, tas
         raise InvalidInputError(f"expected a MemoRAGRetriever, got {type(retriever).__name__}")
     language = retriever.engine.memory.language
 
-    def as_question(value: Any) -> dict[str, str]:
+    def as_question(value: Any) -> dict[str, Any]:
+        filter = None
         if isinstance(value, dict):
+            filter = value.get("filter")
             value = value.get("question", value.get("input"))
         if not isinstance(value, str) or (memorag_task.needs_query and not value.strip()):
             raise InvalidInputError("give the chain a non-empty question (a string or {'question': ...})")
-        return {"question": value.strip()}
+        return {"question": value.strip(), "filter": filter}
+
+    def retrieve(inputs: dict[str, Any], config: RunnableConfig) -> list[Document]:
+        return retriever.invoke(inputs["question"], config, task=task, filter=inputs["filter"])
+
+    async def aretrieve(inputs: dict[str, Any], config: RunnableConfig) -> list[Document]:
+        return await retriever.ainvoke(inputs["question"], config, task=task, filter=inputs["filter"])
 
     def core_prompt(inputs: dict[str, Any]) -> list[HumanMessage]:
         question = inputs["question"]
@@ -65,7 +73,7 @@ def create_memorag_chain(retriever: MemoRAGRetriever, llm: BaseChatModel, *, tas
 
     chain = (
         RunnableLambda(as_question, name="memorag_question")
-        | RunnablePassthrough.assign(context=itemgetter("question") | retriever.bind(task=task))
+        | RunnablePassthrough.assign(context=RunnableLambda(retrieve, afunc=aretrieve, name="memorag_retrieve"))
         | RunnablePassthrough.assign(clues=RunnableLambda(_clues_of, name="memorag_clues"))
         | RunnablePassthrough.assign(answer=RunnableLambda(answer_or_nothing, name="memorag_answer"))
     ).pick(["answer", "context", "clues"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.callbacks import (AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun,
                                       adispatch_custom_event, dispatch_custom_event)
@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, field_validator
 from memorag_integrations import defaults
 from memorag_integrations.engine import MemoRAG
 from memorag_integrations.errors import InvalidInputError, NotMemorizedError
+from memorag_integrations.filters import DocumentFilter, metadata_matches
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import check_k
 from memorag_integrations.retrieval.fusion import FusedHit
@@ -78,7 +79,12 @@ class MemoRAGRetriever(BaseRetriever):
     (its char span in the source document), the source document's own metadata and ``clues``.
 
     ``invoke(query, k=2)`` overrides ``k``; ``invoke("", task="summarize")`` retrieves for a summary
-    (the memory's key points are the queries).
+    (the memory's key points are the queries). ``invoke(query, filter={"topic": "tax"})`` (or
+    ``search_kwargs={"filter": ...}`` for every query) keeps to some documents: the filter goes to
+    the vector store as it is, and the memory's clues come from the part of the memory that holds
+    the source documents it matches. A dict filter is portable (``{key: value}``, ``{key: [any,
+    of]}``, ``$eq $ne $gt $gte $lt $lte $in $nin $contains $and $or $not``; ``doc_id`` is a key); a
+    function is given each source as a ``Document``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -103,41 +109,59 @@ class MemoRAGRetriever(BaseRetriever):
     # -- retrieval -----------------------------------------------------------------------------
     # Each step runs as a child run (memorag_expand, memorag_search), so tracing shows them.
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
-                                k: int | None = None, task: str = "memorag") -> list[LCDocument]:
+                                k: int | None = None, task: str = "memorag", filter: Any = None) -> list[LCDocument]:
         k, config = self._k(k), self._config(run_manager)
-        clues = self._expand_step(task).invoke(query, config)
+        scope = self._scope(filter)
+        clues = self._expand_step(task, scope).invoke(query, config)
         dispatch_custom_event(CLUES_EVENT, self._event(query, task, clues), config=config)
-        return self._documents(self._search_step(clues, k, config).invoke(query, config), clues)
+        return self._documents(self._search_step(clues, k, config, scope).invoke(query, config), clues)
 
     async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
-                                       k: int | None = None, task: str = "memorag") -> list[LCDocument]:
+                                       k: int | None = None, task: str = "memorag",
+                                       filter: Any = None) -> list[LCDocument]:
         k, config = self._k(k), self._config(run_manager)
-        clues = await self._expand_step(task).ainvoke(query, config)
+        scope = self._scope(filter)
+        clues = await self._expand_step(task, scope).ainvoke(query, config)
         await adispatch_custom_event(CLUES_EVENT, self._event(query, task, clues), config=config)
-        return self._documents(await self._search_step(clues, k, config).ainvoke(query, config), clues)
+        return self._documents(await self._search_step(clues, k, config, scope).ainvoke(query, config), clues)
 
-    def _expand_step(self, task: str) -> RunnableLambda:
-        """The memory's clues for the query (key points for a summary)."""
+    def _scope(self, filter: Any) -> _Scope:
+        """The call's filter (or ``search_kwargs``'), and the source documents it keeps (None: all)."""
+        if filter is None:
+            filter = self.search_kwargs.get("filter")
+        if filter is None:
+            return _Scope(None, None)
+        return _Scope(filter, [str(d.doc_id) for d in self.engine.select(where=source_filter(filter)) or []])
+
+    def _expand_step(self, task: str, scope: _Scope) -> RunnableLambda:
+        """The memory's clues for the query (key points for a summary), from the filtered part."""
         get_task(task, retrieving=True)
-        engine = self.engine
+        engine, doc_ids = self.engine, scope.doc_ids
 
         def expand(query: str) -> Clues | None:
-            return engine.clues(query, task)
+            return engine.clues(query, task, doc_ids=doc_ids)
 
         async def aexpand(query: str) -> Clues | None:
-            return await engine.aclues(query, task)
+            return await engine.aclues(query, task, doc_ids=doc_ids)
 
         return RunnableLambda(expand, afunc=aexpand, name="memorag_expand")
 
-    def _search_step(self, clues: Clues | None, k: int, config: RunnableConfig) -> RunnableLambda:
-        """The core pipeline's fused search, over the vector store or the engine's own index."""
-        engine, searcher, fetch_k = self.engine, self._searcher(config), self.fetch_k
+    def _search_step(self, clues: Clues | None, k: int, config: RunnableConfig, scope: _Scope) -> RunnableLambda:
+        """The core pipeline's fused search, over the vector store (given the filter) or the
+        engine's own index (kept to the filtered documents)."""
+        engine, fetch_k = self.engine, self.fetch_k
+        searcher = self._searcher(config, scope.filter)
+        documents = engine.select(scope.doc_ids) if scope.doc_ids is not None and self.vectorstore is None else None
 
         def search(query: str) -> list[FusedHit]:
-            return engine.rank(query, clues, k=k, searcher=searcher, fetch_k=fetch_k)
+            if scope.doc_ids == []:
+                return []
+            return engine.rank(query, clues, k=k, searcher=searcher, fetch_k=fetch_k, documents=documents)
 
         async def asearch(query: str) -> list[FusedHit]:
-            return await engine.arank(query, clues, k=k, searcher=searcher, fetch_k=fetch_k)
+            if scope.doc_ids == []:
+                return []
+            return await engine.arank(query, clues, k=k, searcher=searcher, fetch_k=fetch_k, documents=documents)
 
         return RunnableLambda(search, afunc=asearch, name="memorag_search")
 
@@ -152,10 +176,12 @@ class MemoRAGRetriever(BaseRetriever):
     def _event(query: str, task: str, clues: Clues | None) -> dict[str, Any]:
         return {"query": query, "task": task, **(clues or Clues()).to_dict()}
 
-    def _searcher(self, config: RunnableConfig) -> Searcher:
+    def _searcher(self, config: RunnableConfig, filter: Any = None) -> Searcher | None:
+        """The vector store as a searcher (with the filter); None: the engine's own index."""
         if self.vectorstore is None:
-            return self.engine.retriever
-        return VectorStoreSearcher(self.vectorstore, self.search_kwargs, config)
+            return None
+        kwargs = self.search_kwargs if filter is None else {**self.search_kwargs, "filter": filter}
+        return VectorStoreSearcher(self.vectorstore, kwargs, config)
 
     def _documents(self, hits: list[FusedHit], clues: Clues | None) -> list[LCDocument]:
         """The fused hits as Documents: the store's own, or the core's chunks with their source's metadata."""
@@ -308,6 +334,36 @@ class MemoRAGRetriever(BaseRetriever):
         _check_dimensions(vectorstore, embeddings)  # before anything is written into the store
         store = _fill(vectorstore, _chunk_documents(engine), embeddings, vectorstore_kwargs or {})
         return cls(engine=engine, vectorstore=store, k=k)
+
+
+class _Scope(NamedTuple):
+    """A call's filter as the vector store takes it, and the ids of the source documents it keeps
+    (None: no filter, all of them)."""
+
+    filter: Any
+    doc_ids: list[str] | None
+
+
+def source_filter(filter: Any) -> Callable[[CoreDocument], bool]:
+    """A LangChain vector-store filter as a test of a source document, to choose the memory's part:
+    a dict is read as metadata conditions (``doc_id`` included), a function is given the source
+    as a LangChain ``Document``."""
+    if isinstance(filter, Mapping):
+        DocumentFilter.of(where=filter)  # unknown operators are refused here, before any search
+
+        def matches(doc: CoreDocument) -> bool:
+            return metadata_matches({**doc.metadata, "doc_id": doc.doc_id}, filter)
+    elif callable(filter):
+        def matches(doc: CoreDocument) -> bool:
+            try:
+                return bool(filter(LCDocument(page_content=doc.text, metadata={**doc.metadata, "doc_id": doc.doc_id})))
+            except (TypeError, KeyError, AttributeError) as exc:
+                raise InvalidInputError(f"the filter function failed on a source document ({type(exc).__name__}: "
+                                        f"{exc}); it is given a langchain Document, or pass a dict filter") from exc
+    else:
+        raise InvalidInputError(f"filter must be a dict of metadata conditions or a function of a Document, got "
+                                f"{type(filter).__name__}")
+    return matches
 
 
 def store_dimension(store: VectorStore) -> int | None:

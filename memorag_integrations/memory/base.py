@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -11,7 +14,7 @@ from memorag_integrations.aio import iterate_in_thread
 from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS, memory_budget
 from memorag_integrations.errors import NotMemorizedError
 from memorag_integrations.llm.base import Message, TextGenerator
-from memorag_integrations.memory.gist import Compressor, Gist, join_sections
+from memorag_integrations.memory.gist import Compressor, Gist, join_sections, truncate
 from memorag_integrations.progress import Bar, Progress
 from memorag_integrations.prompts import PromptSet, detect_language, get_prompts
 from memorag_integrations.schema import Document
@@ -19,6 +22,8 @@ from memorag_integrations.schema import Document
 
 #: Tokens of an instruction's own words and chat markup around the query (the longest prompt's).
 INSTRUCTION_TOKENS = 160
+#: Parts of a memory (see :meth:`Memory.part`) kept read, the most recently used ones.
+PARTS_KEPT = 4
 
 
 class Memory(ABC):
@@ -47,6 +52,7 @@ class Memory(ABC):
         self.gists: list[Gist] = []
         self.language = "en"
         self._context_tokens: int | None = None
+        self._forget_parts()
 
     @property
     def identity(self) -> str:
@@ -100,6 +106,7 @@ class Memory(ABC):
         """Read ``documents`` (all of them: memorizing replaces what was held before)."""
         self.language = detect_language(" ".join(d.text[:2000] for d in documents))
         self._context_tokens = None
+        self._forget_parts()
         if self.compresses:
             self.context, self.gists = self.compressor.build_context(
                 documents, self.prompts, self.max_memory_tokens, progress=progress)
@@ -109,6 +116,42 @@ class Memory(ABC):
         self._read()
         bar.update(1)
         bar.close()
+
+    # -- parts -----------------------------------------------------------------------------------
+    def part(self, documents: Sequence[Document]) -> Memory:
+        """This memory narrowed to ``documents`` (some of the memorized corpus, in corpus order):
+        their own text when it fits the memory budget, else their own gists. It is read once and
+        kept (the :data:`PARTS_KEPT` last used), so more queries over the same documents reuse it.
+        """
+        self._require_ready()
+        key = tuple(d.doc_id for d in documents)  # parts are forgotten when the corpus changes
+        with self._parts_lock:
+            if key in self._parts:
+                self._parts.move_to_end(key)
+                return self._parts[key]
+        part = copy.copy(self)  # shares the model; holds its own context and cache
+        part._forget_parts()
+        part._context_tokens = None
+        part.context, part.gists = self._part_context(documents)
+        part._read()
+        with self._parts_lock:
+            self._parts[key] = part
+            while len(self._parts) > PARTS_KEPT:
+                self._parts.popitem(last=False)
+        return part
+
+    def _part_context(self, documents: Sequence[Document]) -> tuple[str, list[Gist]]:
+        verbatim = join_sections([(d.doc_id, d.text) for d in documents])
+        if not self.compresses or not self.gists or self.generator.count_tokens(verbatim) <= self.max_memory_tokens:
+            return verbatim, []
+        ids = {d.doc_id for d in documents}
+        gists = [g for g in self.gists if g.doc_id in ids]
+        return truncate(join_sections([(g.doc_id, g.gist) for g in gists]), self.generator,
+                        self.max_memory_tokens), gists
+
+    def _forget_parts(self) -> None:
+        self._parts: OrderedDict[tuple[str | None, ...], Memory] = OrderedDict()
+        self._parts_lock = threading.Lock()
 
     def _read(self) -> None:  # noqa: B027 (a hook: most kinds override it, a prompt memory needs nothing)
         """Take in :attr:`context` (a KV cache, beacons...); a prompt memory has nothing to do."""
@@ -136,6 +179,7 @@ class Memory(ABC):
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         self._context_tokens = None
+        self._forget_parts()
         self.context = meta["context"]
         self.gists = [Gist.from_dict(g) for g in meta.get("gists", [])]
         self.language = meta.get("language", "en")

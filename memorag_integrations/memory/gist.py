@@ -114,7 +114,7 @@ class Compressor:
         n_tokens = self.generator.count_tokens(context)
         if n_tokens > budget:
             logger.warning("gists take %d tokens, over the memory budget of %d: the end is cut", n_tokens, budget)
-            context = _truncate(context, self.generator, budget)
+            context = truncate(context, self.generator, budget)
         return context, gists
 
     def _offsets(self, text: str) -> list[tuple[int, int]]:
@@ -178,7 +178,10 @@ def join_sections(sections: list[tuple[str | None, str]]) -> str:
     return "\n\n".join(parts)
 
 
-def _truncate(text: str, generator: TextGenerator, budget: int) -> str:
+def truncate(text: str, generator: TextGenerator, budget: int) -> str:
+    """The longest prefix of ``text`` within ``budget`` tokens of ``generator``."""
+    if generator.count_tokens(text) <= budget:
+        return text
     lo, hi = 0, len(text)
     while lo < hi:  # longest prefix within the budget
         mid = (lo + hi + 1) // 2

@@ -56,13 +56,26 @@ class FaissIndex:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
         self.index.add(vectors)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores, ids)`` of shape ``(n_queries, min(k, len(self)))``."""
-        k = min(k, len(self))
+    def search(self, queries: np.ndarray, k: int, *,
+               among: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, ids)`` of shape ``(n_queries, min(k, candidates))``; ``among`` limits the
+        candidates to those ids (a filter), all of them otherwise."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        ids = None if among is None else np.unique(np.asarray(among, dtype=np.int64))
+        k = min(k, len(self) if ids is None else len(ids))
         if k == 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        if ids is None:
+            return self.index.search(queries, k)
+        if self.on_gpu:  # a GPU flat index takes no id selector: score the candidates directly
+            scores = queries @ self.vectors()[ids].T
+            best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            return np.take_along_axis(scores, best, axis=1), ids[best]
+        selector = faiss.IDSelectorBatch(ids)  # held here: the parameters do not keep it alive
+        params = faiss.SearchParameters()
+        params.sel = selector
+        return self.index.search(queries, k, params=params)
 
     def vectors(self) -> np.ndarray:
         """Every vector held, in order (an ``(n, dim)`` copy)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -87,15 +87,20 @@ class DenseRetriever(Searcher):
         bar.close()
         return np.concatenate(parts)
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
-        """The top ``k`` chunks of each query, best first, keyed by chunk id."""
+    def search(self, queries: Sequence[str], k: int, *, among: Sequence[int] | None = None) -> list[list[Hit]]:
+        """The top ``k`` chunks of each query, best first, keyed by chunk id; ``among``: only
+        these chunk ids are candidates."""
         if not queries:
             return []
-        if self.index is None or not self.chunks:
+        if self.index is None or not self.chunks or (among is not None and not len(among)):
             return [[] for _ in queries]
-        scores, ids = self.index.search(self.embedder.encode(list(queries)), k)
+        scores, ids = self.index.search(self.embedder.encode(list(queries)), k, among=among)
         return [[Hit(int(i), self.chunks[int(i)], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
                 for row_s, row_i in zip(scores, ids)]
+
+    def within(self, doc_ids: Collection[str | None]) -> Searcher:
+        """This retriever searching only the chunks of ``doc_ids`` (the same index, filtered)."""
+        return _Within(self, [c.chunk_id for c in self.chunks if c.doc_id in doc_ids])
 
     def text_of(self, item: Chunk) -> str:
         return item.text
@@ -123,6 +128,19 @@ class DenseRetriever(Searcher):
     def __repr__(self) -> str:
         return (f"DenseRetriever(embedder={self.embedder.identity!r}, chunk_tokens={self.chunk_tokens}, "
                 f"chunks={len(self.chunks)})")
+
+
+class _Within(Searcher):
+    """A :class:`DenseRetriever` limited to some of its chunks."""
+
+    def __init__(self, retriever: DenseRetriever, chunk_ids: list[int]) -> None:
+        self.retriever, self.chunk_ids = retriever, chunk_ids
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        return self.retriever.search(queries, k, among=self.chunk_ids)
+
+    def text_of(self, item: Chunk) -> str:
+        return item.text
 
 
 def write_chunks(folder: Path, chunks: Sequence[Chunk]) -> None:

@@ -143,18 +143,19 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         task, bundle, prompts = self._start(query_bundle)
         if task.retrieves and bundle.clues is None:
             t = time.perf_counter()
-            bundle.clues, bundle.timings["expand"] = self.core.clues(bundle.query_str, task), time.perf_counter() - t
+            bundle.clues = self.retriever.expand(bundle.query_str, task.name)
+            bundle.timings["expand"] = time.perf_counter() - t
         nodes = self.retriever.retrieve(bundle) if task.retrieves else []
         prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
-        unanswered = task.unanswered(prompts, nodes)
+        memory, unanswered = self._answerer(task, prompts, nodes)
         if self.streaming:
-            return StreamingResponse(self._stream(task, prompt, metadata, t0, unanswered), source_nodes=nodes,
+            return StreamingResponse(self._stream(memory, prompt, metadata, t0, unanswered), source_nodes=nodes,
                                      metadata=metadata)
         t1 = time.perf_counter()
         if unanswered:
             text = unanswered
-        elif task.memory_answers:
-            text = self.memory.generate(prompt, self.core.answer_tokens)
+        elif memory is not None:
+            text = memory.generate(prompt, self.core.answer_tokens)
         else:
             text = self.llm.complete(prompt).text
         _finish_timings(metadata, t0, t1)
@@ -165,19 +166,19 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         task, bundle, prompts = self._start(query_bundle)
         if task.retrieves and bundle.clues is None:
             t = time.perf_counter()
-            bundle.clues = await self.core.aclues(bundle.query_str, task)
+            bundle.clues = await self.retriever.aexpand(bundle.query_str, task.name)
             bundle.timings["expand"] = time.perf_counter() - t
         nodes = await self.retriever.aretrieve(bundle) if task.retrieves else []
         prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
-        unanswered = task.unanswered(prompts, nodes)
+        memory, unanswered = self._answerer(task, prompts, nodes)
         if self.streaming:
-            return AsyncStreamingResponse(self._astream(task, prompt, metadata, t0, unanswered), source_nodes=nodes,
+            return AsyncStreamingResponse(self._astream(memory, prompt, metadata, t0, unanswered), source_nodes=nodes,
                                           metadata=metadata)
         t1 = time.perf_counter()
         if unanswered:
             text = unanswered
-        elif task.memory_answers:
-            text = await self.memory.agenerate(prompt, self.core.answer_tokens)
+        elif memory is not None:
+            text = await memory.agenerate(prompt, self.core.answer_tokens)
         else:
             text = (await self.llm.acomplete(prompt)).text
         _finish_timings(metadata, t0, t1)
@@ -191,6 +192,14 @@ class MemoRAGQueryEngine(BaseQueryEngine):
     @property
     def memory(self) -> Memory:
         return self.core.memory
+
+    def _answerer(self, task: Task, prompts: PromptSet, nodes: list[NodeWithScore]) -> tuple[Memory | None, str | None]:
+        """The memory that answers (for ``qa``: the filtered part; None for the LLM) and the reply
+        when there is nothing to answer from (no evidence, or filters that match no document)."""
+        if not task.memory_answers:
+            return None, task.unanswered(prompts, nodes)
+        memory = self.retriever.memory()
+        return memory, prompts.nothing_found if memory is None else None
 
     def _start(self, query_bundle: QueryBundle) -> tuple[Task, MemoRAGQueryBundle, PromptSet]:
         """Check the query and the memory; prompts in the query's language, else the corpus's."""
@@ -208,26 +217,26 @@ class MemoRAGQueryEngine(BaseQueryEngine):
                 "draft": clues.draft, "queries": queries, "timings": dict(bundle.timings)}
 
     # -- streaming -------------------------------------------------------------------------------
-    def _stream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float,
+    def _stream(self, memory: Memory | None, prompt: str, metadata: dict[str, Any], t0: float,
                 unanswered: str | None) -> Generator[str, None, None]:
         t1 = time.perf_counter()
         if unanswered:
             yield unanswered
-        elif task.memory_answers:
-            yield from self.memory.stream(prompt, self.core.answer_tokens)
+        elif memory is not None:
+            yield from memory.stream(prompt, self.core.answer_tokens)
         else:
             for chunk in self.llm.stream_complete(prompt):
                 if chunk.delta:
                     yield chunk.delta
         _finish_timings(metadata, t0, t1)
 
-    async def _astream(self, task: Task, prompt: str, metadata: dict[str, Any], t0: float,
+    async def _astream(self, memory: Memory | None, prompt: str, metadata: dict[str, Any], t0: float,
                        unanswered: str | None) -> AsyncGenerator[str, None]:
         t1 = time.perf_counter()
         if unanswered:
             yield unanswered
-        elif task.memory_answers:
-            async for piece in self.memory.astream(prompt, self.core.answer_tokens):
+        elif memory is not None:
+            async for piece in memory.astream(prompt, self.core.answer_tokens):
                 yield piece
         else:
             async for chunk in await self.llm.astream_complete(prompt):

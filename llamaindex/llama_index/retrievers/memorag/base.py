@@ -15,11 +15,12 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms import LLM
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
-from llama_index.core.vector_stores.types import BasePydanticVectorStore
+from llama_index.core.vector_stores.types import BasePydanticVectorStore, MetadataFilters
 
 from memorag_integrations.defaults import CHUNK_OVERLAP, CHUNK_TOKENS, fetch_count
 from memorag_integrations.engine import MemoRAG
 from memorag_integrations.errors import InvalidInputError
+from memorag_integrations.filters import metadata_matches
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import check_k, plan_searches
 from memorag_integrations.retrieval.fusion import FusedHit
@@ -30,6 +31,7 @@ from memorag_integrations.schema import Clues
 from llama_index.retrievers.memorag.defaults import as_memory, resolve_embed_model
 from llama_index.retrievers.memorag.embedding import core_embedder
 from llama_index.retrievers.memorag.events import MemoRAGCluesEvent
+from llama_index.retrievers.memorag.filters import metadata_where
 from llama_index.retrievers.memorag.nodes import MATCHED_QUERIES, chunk_nodes, to_core_documents
 
 dispatcher = instrument.get_dispatcher(__name__)
@@ -76,10 +78,15 @@ class MemoRAGRetriever(BaseRetriever):
     ``per_query_top_k`` each), and weighted reciprocal-rank fusion keeps the best
     ``similarity_top_k``. Each returned node's ``metadata["matched_queries"]`` lists the queries
     that found it; its score is the fused score.
+
+    ``filters`` (``MetadataFilters`` over the source documents' metadata, ``doc_id`` included) keep
+    to some documents: the index's retriever searches with them, and the memory's clues come from
+    the part of the memory that holds the documents they match.
     """
 
     def __init__(self, engine: MemoRAG, index: VectorStoreIndex | BaseRetriever, *,
                  similarity_top_k: int | None = None, per_query_top_k: int | None = None,
+                 filters: MetadataFilters | None = None,
                  callback_manager: CallbackManager | None = None, verbose: bool = False) -> None:
         super().__init__(callback_manager=callback_manager, verbose=verbose)
         self.engine = engine
@@ -87,10 +94,18 @@ class MemoRAGRetriever(BaseRetriever):
                                                                                 "similarity_top_k")
         self.per_query_top_k = (fetch_count(self.similarity_top_k) if per_query_top_k is None
                                 else check_k(per_query_top_k, "per_query_top_k"))
+        if filters is not None and not isinstance(filters, MetadataFilters):
+            raise InvalidInputError(f"filters must be llama_index MetadataFilters, got {type(filters).__name__}")
+        self.filters = filters
+        self.where = None if filters is None else metadata_where(filters)  # unsupported operators fail here
         if isinstance(index, BaseRetriever):
+            if filters is not None:
+                raise InvalidInputError("filters go to a VectorStoreIndex's retriever; a given retriever is searched "
+                                        "as it is: build it with the filters, or pass the index")
             self.index, self.base_retriever = None, index
         elif isinstance(index, VectorStoreIndex):
-            self.index, self.base_retriever = index, index.as_retriever(similarity_top_k=self.per_query_top_k)
+            self.index = index
+            self._search_index(index)
         else:
             raise InvalidInputError(f"index must be a VectorStoreIndex or a LlamaIndex retriever, not "
                                     f"{type(index).__name__}")
@@ -110,6 +125,7 @@ class MemoRAGRetriever(BaseRetriever):
         chunk_overlap: int = CHUNK_OVERLAP,
         similarity_top_k: int | None = None,
         per_query_top_k: int | None = None,
+        filters: MetadataFilters | None = None,
         show_progress: bool = False,
         **engine_options: Any,
     ) -> MemoRAGRetriever:
@@ -146,7 +162,8 @@ class MemoRAGRetriever(BaseRetriever):
                                      show_progress=show_progress)
         else:
             index.insert_nodes(nodes)
-        return cls(engine, index, similarity_top_k=similarity_top_k, per_query_top_k=per_query_top_k)
+        return cls(engine, index, similarity_top_k=similarity_top_k, per_query_top_k=per_query_top_k,
+                   filters=filters)
 
     @classmethod
     def from_defaults(cls, documents: Iterable[Any] | Any | None = None, *, engine: MemoRAG | None = None,
@@ -192,7 +209,7 @@ class MemoRAGRetriever(BaseRetriever):
 
     def _search_index(self, index: VectorStoreIndex) -> None:
         """Search ``index`` as it is now: a vector index retriever keeps the node ids it was made with."""
-        self.base_retriever = index.as_retriever(similarity_top_k=self.per_query_top_k)
+        self.base_retriever = index.as_retriever(similarity_top_k=self.per_query_top_k, filters=self.filters)
         self.searcher = RetrieverSearcher(self.base_retriever)
 
     def _own_index(self, what: str) -> VectorStoreIndex:
@@ -201,13 +218,29 @@ class MemoRAGRetriever(BaseRetriever):
                                     "plain retriever, whose store it cannot change")
         return self.index
 
-    # -- expansion -------------------------------------------------------------------------------
-    def expand(self, query: str) -> Clues:
-        """What the memory writes for ``query``: clue spans, surrogate questions, draft."""
-        return self.engine.expand(query)
+    # -- filters ---------------------------------------------------------------------------------
+    def doc_ids(self) -> list[str] | None:
+        """The ids of the source documents the filters match (None without filters)."""
+        if self.where is None:
+            return None
+        where = self.where
+        documents = self.engine.select(where=lambda d: metadata_matches({**d.metadata, "doc_id": d.doc_id}, where))
+        return [str(d.doc_id) for d in documents or []]
 
-    async def aexpand(self, query: str) -> Clues:
-        return await self.engine.aexpand(query)
+    def memory(self) -> Memory | None:
+        """The memory a query asks: the engine's, or the filtered documents' part of it (None when
+        the filters match no document)."""
+        doc_ids = self.doc_ids()
+        return self.engine.memory_for(None if doc_ids is None else self.engine.select(doc_ids))
+
+    # -- expansion -------------------------------------------------------------------------------
+    def expand(self, query: str, task: str = "memorag") -> Clues | None:
+        """What the memory (its filtered part) writes for ``query``: clue spans, surrogate
+        questions, draft; key points for ``task="summarize"``. None when the filters match nothing."""
+        return self.engine.clues(query, task, doc_ids=self.doc_ids())
+
+    async def aexpand(self, query: str, task: str = "memorag") -> Clues | None:
+        return await self.engine.aclues(query, task, doc_ids=self.doc_ids())
 
     def queries(self, query: str, clues: Clues | None) -> list[str]:
         """The query and every clue, each once: the searches one retrieval runs."""
@@ -218,6 +251,8 @@ class MemoRAGRetriever(BaseRetriever):
         t0 = time.perf_counter()
         clues = getattr(query_bundle, "clues", None) or self.expand(query_bundle.query_str)
         t1 = time.perf_counter()
+        if clues is None:  # the filters match no document
+            return []
         dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
         hits = self.engine.rank(query_bundle.query_str, clues, k=self.similarity_top_k, searcher=self.searcher,
                                 fetch_k=self.per_query_top_k)
@@ -228,6 +263,8 @@ class MemoRAGRetriever(BaseRetriever):
         t0 = time.perf_counter()
         clues = getattr(query_bundle, "clues", None) or await self.aexpand(query_bundle.query_str)
         t1 = time.perf_counter()
+        if clues is None:  # the filters match no document
+            return []
         dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
         hits = await self.engine.arank(query_bundle.query_str, clues, k=self.similarity_top_k,
                                        searcher=self.searcher, fetch_k=self.per_query_top_k)
