@@ -85,11 +85,12 @@ def pool_paragraphs(paragraphs: list[dict[str, Any]]) -> tuple[str, dict[str, tu
 
 
 def load_hotpot(data: Path, split: str = "dev", *, limit: int | None = None,
-                distractors: int | None = None, own_pool: bool = False) -> Task:
-    """hotpot100 pooled into one document. ``distractors`` shrinks the pool to the questions'
-    gold paragraphs plus that many other paragraphs (the first ones in file order). ``own_pool``
-    keeps the split's own paragraphs only (about half the pool: the corpus lists each question's
-    paragraphs together, in question order), for models too slow to read the whole pool."""
+                distractors: int | None = None, own_pool: bool = False, paragraphs: bool = False) -> Task:
+    """hotpot100 pooled into one document (``paragraphs``: each paragraph a document of its own).
+    ``distractors`` shrinks the pool to the questions' gold paragraphs plus that many other
+    paragraphs (the first ones in file order). ``own_pool`` keeps the split's own paragraphs only
+    (about half the pool: the corpus lists each question's paragraphs together, in question
+    order), for models too slow to read the whole pool."""
     corpus = list(read_jsonl(data / "derived" / "hotpot100_corpus.jsonl"))
     every = list(read_jsonl(data / "derived" / "hotpot100_questions.jsonl"))
     rows = _half(every, 50, split)[:limit]
@@ -102,11 +103,17 @@ def load_hotpot(data: Path, split: str = "dev", *, limit: int | None = None,
         others = [p["pid"] for p in corpus if p["pid"] not in gold][:distractors]
         keep = gold | set(others)
         corpus = [p for p in corpus if p["pid"] in keep]
+    name = "hotpot-pool" if distractors is None and not own_pool else f"hotpot-{split}"
+    if paragraphs:  # each paragraph a document of its own: a corpus of many documents
+        documents = [Document(f"{p['title']}\n{p['text']}", p["pid"], {"title": p["title"]}) for p in corpus]
+        sizes = {d.doc_id: len(d.text) for d in documents}
+        questions = [Question(r["qid"], r["question"], r["answers"],
+                              [[(pid, 0, sizes[pid])] for pid in r["gold_pids"]]) for r in rows]
+        return Task(f"{name}-docs", documents, questions)
     text, spans = pool_paragraphs(corpus)
     questions = [Question(r["qid"], r["question"], r["answers"],
                           [[("hotpot100", *spans[pid])] for pid in r["gold_pids"]]) for r in rows]
     # The whole pool is the same corpus for both splits, so it is memorized once.
-    name = "hotpot-pool" if distractors is None and not own_pool else f"hotpot-{split}"
     return Task(name, [Document(text, "hotpot100")], questions)
 
 

@@ -33,7 +33,13 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "memorag_feedback": ("clues", Steps(feedback=1)),
     "memorag_grounded_feedback": ("clues", Steps(grounding=0.3, feedback=1)),
     "dense_feedback": ("none", Steps(feedback=1)),  # the second round without the memory: a control
+    # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
+    # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).
+    "memorag_routed": ("routed", Steps()),
+    "memorag_routed_grounded": ("routed", Steps(grounding=0.3)),
 }
+#: Documents a routed query reads (``memorag_routed``): about 1.1k tokens of hotpot paragraphs.
+ROUTE = 8
 CORE_METHODS = ("dense", "memorag", "memorag_draft", "qa", "full")
 ABLATION_METHODS = tuple(m for m in VARIANTS if m not in CORE_METHODS)
 PEER_METHODS = ("multiquery", "hyde", "fusion")
@@ -63,13 +69,14 @@ class RecordedCalls:
 
     def __init__(self, generate: Callable[[str, int], str], path: Path | None) -> None:
         self._generate, self.path = generate, path
+        self.scope = ""  # what the memory held, when calls of several memories share one file
         self.calls: dict[str, dict] = {}
         if path is not None and path.is_file():
             self.calls = json.loads(path.read_text(encoding="utf-8"))
         self.seconds = 0.0  # measured or replayed seconds of every call so far
 
     def __call__(self, instruction: str, max_new_tokens: int = 256) -> str:
-        key = hashlib.sha256(f"{max_new_tokens}\0{instruction}".encode()).hexdigest()
+        key = hashlib.sha256(f"{self.scope}{max_new_tokens}\0{instruction}".encode()).hexdigest()
         if key not in self.calls:
             t0 = time.perf_counter()
             text = self._generate(instruction, max_new_tokens)
@@ -94,7 +101,10 @@ class Methods:
         engine.clue_tokens = expand_tokens
         self.memory_calls = RecordedCalls(engine.memory.generate, calls)
         engine.memory.generate = self.memory_calls  # type: ignore[method-assign]
-        self._expansions: dict[str, tuple[Clues, float, str, float]] = {}
+        self.routed_calls = RecordedCalls(engine.memory.generate, calls and calls.with_suffix(".routed.json"))
+        self._expansions: dict[str, tuple[Clues, float]] = {}
+        self._drafts: dict[str, tuple[str, float]] = {}
+        self._routed: dict[str, tuple[Clues, float]] = {}
         self._peers: dict[str, object] = {}
 
     def run(self, name: str, query: str) -> Outcome:
@@ -110,10 +120,14 @@ class Methods:
         """``query`` with the clues the variant uses, ranked under its pipeline steps."""
         source, steps = VARIANTS[name]
         clues, spent, calls = Clues(), 0.0, 0
-        if source != "none":
-            clues, expand_s, draft, draft_s = self._expansion(query)
-            spent, calls = expand_s, 2
+        if source == "routed":
+            clues, spent = self._routed_expansion(query)
+            calls = 2
+        elif source != "none":
+            clues, spent = self._expansion(query)
+            calls = 2
             if source == "clues+draft":
+                draft, draft_s = self._draft(query)
                 clues = Clues(clues.spans, clues.surrogate_questions, draft or None)
                 spent, calls = spent + draft_s, 3
         t0 = time.perf_counter()
@@ -121,19 +135,48 @@ class Methods:
                     count_tokens=self.engine.generator.count_tokens, steps=steps or self.engine.steps)
         return Outcome([h.item for h in hits], clues.queries(), spent + time.perf_counter() - t0, model_calls=calls)
 
-    def _expansion(self, query: str) -> tuple[Clues, float, str, float]:
-        """Clues (spans + surrogate questions) and the memory's draft answer, written once per query
-        and shared by every variant and ``qa`` (the draft is the memory-only answer)."""
+    def _expansion(self, query: str) -> tuple[Clues, float]:
+        """Clues (spans + surrogate questions), written once per query and shared by every variant."""
         if query not in self._expansions:
             t0 = self.memory_calls.seconds
             clues = self.engine.expand(query)
-            t1 = self.memory_calls.seconds
-            draft = self.engine.memory.generate(PROMPTS.memory_answer.format(query=query), self.expand_tokens)
-            self._expansions[query] = (clues, t1 - t0, draft.strip(), self.memory_calls.seconds - t1)
+            self._expansions[query] = (clues, self.memory_calls.seconds - t0)
         return self._expansions[query]
 
+    def _draft(self, query: str) -> tuple[str, float]:
+        """The memory's draft answer, written once per query when a method needs it (the draft
+        variant, and ``qa``, whose answer it is)."""
+        if query not in self._drafts:
+            t0 = self.memory_calls.seconds
+            draft = self.engine.memory.generate(PROMPTS.memory_answer.format(query=query), self.expand_tokens)
+            self._drafts[query] = (draft.strip(), self.memory_calls.seconds - t0)
+        return self._drafts[query]
+
+    def _routed_expansion(self, query: str) -> tuple[Clues, float]:
+        """Clues from the part of the memory that holds the :data:`ROUTE` documents the query finds
+        first; its seconds include reading that part (measured every run) and its recorded calls."""
+        if query not in self._routed:
+            engine = self.engine
+            saved, engine.route = engine.route, ROUTE
+            try:
+                t0 = time.perf_counter()
+                part = engine.memory_for(engine.routed(query))
+                read_s = time.perf_counter() - t0
+                if part is not None and part is not engine.memory:
+                    own = type(part).generate.__get__(part)  # not the corpus memory's recorded calls
+                    self.routed_calls._generate = own
+                    self.routed_calls.scope = hashlib.sha256((part.context or "").encode()).hexdigest()
+                    part.generate = self.routed_calls  # type: ignore[method-assign]
+                s0 = self.routed_calls.seconds
+                clues = engine.expand(query)
+                spent = read_s + self.routed_calls.seconds - s0
+            finally:
+                engine.route = saved
+            self._routed[query] = (clues, spent)
+        return self._routed[query]
+
     def qa(self, query: str) -> Outcome:
-        _, _, draft, draft_s = self._expansion(query)
+        draft, draft_s = self._draft(query)
         return Outcome(answer=draft, retrieval_s=draft_s, model_calls=1)
 
     def full(self, query: str) -> Outcome:

@@ -73,6 +73,7 @@ class MemoRAG:
         rrf_k: int = DEFAULT_RRF_K,
         grounding: float | None = defaults.GROUNDING,
         feedback: int = defaults.FEEDBACK,
+        route: int | None = defaults.ROUTE,
         clue_tokens: int = defaults.CLUE_TOKENS,
         answer_tokens: int = defaults.ANSWER_TOKENS,
         progress: Progress = True,
@@ -94,6 +95,7 @@ class MemoRAG:
         self.grounding = grounding
         self.feedback = feedback
         self.fusion, self.steps  # noqa: B018 (bad settings fail here, not at the first query)
+        self.route = None if route is None else check_k(route, "route")
         self.clue_tokens = check_k(clue_tokens, "clue_tokens")
         self.answer_tokens = check_k(answer_tokens, "answer_tokens")
         self.progress = progress
@@ -188,14 +190,14 @@ class MemoRAG:
         (``memorag``), key points (``summarize``), nothing (``qa``). With ``doc_ids`` / ``where``
         the clues come from those documents' part of the memory (none when no document matches)."""
         checked = self.check_query(query, task)
-        memory = self.memory_for(self.select(doc_ids, where))
+        memory = self.memory_for(self.routed(checked[1], self.select(doc_ids, where)))
         return None if memory is None else self._clues(*checked, memory)
 
     async def aclues(self, query: str = "", task: str | Task = "memorag", *,
                      doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Clues | None:
         """Async :meth:`clues`; the memory calls run concurrently."""
         checked = self.check_query(query, task)
-        memory = await asyncio.to_thread(self.memory_for, self.select(doc_ids, where))
+        memory = await asyncio.to_thread(lambda: self.memory_for(self.routed(checked[1], self.select(doc_ids, where))))
         return None if memory is None else await self._aclues(*checked, memory)
 
     def _clues(self, task: Task, query: str, prompts: PromptSet, memory: Memory) -> Clues | None:
@@ -213,6 +215,21 @@ class MemoRAG:
         ``{key: [any, of]}`` or a function of a :class:`Document`) may use; None without a filter."""
         flt = DocumentFilter.of(doc_ids, where)
         return None if flt is None else flt.select(self.documents)
+
+    def routed(self, query: str, documents: list[Document] | None = None) -> list[Document] | None:
+        """The documents whose memory answers ``query`` when routing is on (``route``): the ``route``
+        documents (of ``documents``, default all) that the query's own search finds first. Their
+        part of the memory holds their own text where it fits, so a query over a corpus of many
+        documents is expanded from a detailed memory of the few that matter, whatever the corpus
+        size. ``documents`` as given when routing is off, the corpus fits the memory as it is (no
+        gists: a single window), or there are no more documents than ``route``."""
+        pool = self.documents if documents is None else documents
+        if (self.route is None or not query or len(pool) <= self.route or not self.memory.gists
+                or not self.indexed):
+            return documents
+        hits = self._searcher(None, documents).search([query], self.route * defaults.ROUTE_FETCH)[0]
+        chosen = set(list(dict.fromkeys(h.item.doc_id for h in hits))[:self.route])
+        return [d for d in pool if d.doc_id in chosen]
 
     def memory_for(self, documents: list[Document] | None) -> Memory | None:
         """The memory a query over ``documents`` (None: all) asks: the engine's, or the part of it
@@ -247,8 +264,9 @@ class MemoRAG:
         k = self._k(k)
         documents = self.select(doc_ids, where)
         if clues is None:
-            memory = self.memory_for(documents)
-            clues = self._clues(*self.check_query(query), memory) if memory is not None else None
+            checked = self.check_query(query)
+            memory = self.memory_for(self.routed(checked[1], documents))
+            clues = self._clues(*checked, memory) if memory is not None else None
         return [self._evidence(h) for h in self.rank(query, clues, k=k, documents=documents)]
 
     def rank(self, query: str, clues: Clues | None, *, k: int | None = None, searcher: Searcher | None = None,
@@ -347,8 +365,8 @@ class MemoRAG:
         task, query, prompts = self.check_query(query, task)
         k = self._k(k)
         documents = self.select(doc_ids, where)
-        t0 = time.perf_counter()  # a filtered query's expansion includes reading its part of the memory
-        memory = self.memory_for(documents)
+        t0 = time.perf_counter()  # a filtered or routed query's expansion includes reading its part of the memory
+        memory = self.memory_for(self.routed(query, documents))
         if memory is None or not task.retrieves:
             return self._prepared(task, query, prompts, memory)
         clues = self._clues(task, query, prompts, memory)
@@ -364,7 +382,7 @@ class MemoRAG:
         k = self._k(k)
         documents = self.select(doc_ids, where)
         t0 = time.perf_counter()
-        memory = await asyncio.to_thread(self.memory_for, documents)
+        memory = await asyncio.to_thread(lambda: self.memory_for(self.routed(query, documents)))
         if memory is None or not task.retrieves:
             return self._prepared(task, query, prompts, memory)
         clues = await self._aclues(task, query, prompts, memory)

@@ -145,7 +145,7 @@ class Memory(ABC):
         if not self.compresses or not self.gists or self.generator.count_tokens(verbatim) <= self.max_memory_tokens:
             return verbatim, []
         ids = {d.doc_id for d in documents}
-        gists = [g for g in self.gists if g.doc_id in ids]
+        gists = [g for g in self.gists if g.covers(ids)]
         return truncate(join_sections([(g.doc_id, g.gist) for g in gists]), self.generator,
                         self.max_memory_tokens), gists
 

@@ -8,7 +8,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,31 +27,51 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Gist:
     """The condensed form of ``text[start:end]`` of one document, written at a compression ``level``
-    (1: from the text; 2 and up: from a group of lower gists)."""
+    (1: from the text; 2 and up: from a group of lower gists). A gist of several short documents
+    read together has no ``doc_id``; ``doc_ids`` names them."""
 
     doc_id: str | None
     start: int
     end: int
     level: int
     gist: str
+    doc_ids: tuple[str, ...] = ()
+
+    def covers(self, doc_ids: set[str | None]) -> bool:
+        """Whether this gist condenses text of any of ``doc_ids``."""
+        return self.doc_id in doc_ids if self.doc_id is not None else bool(doc_ids.intersection(self.doc_ids))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["doc_ids"] = list(self.doc_ids)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Gist:
-        return cls(data["doc_id"], int(data["start"]), int(data["end"]), int(data["level"]), str(data["gist"]))
+        return cls(data["doc_id"], int(data["start"]), int(data["end"]), int(data["level"]), str(data["gist"]),
+                   tuple(str(d) for d in data.get("doc_ids", ())))
 
 
 @dataclass
 class _Section:
-    """A span (of the text, or a group of gists) waiting to be gisted."""
+    """A span (of the text, or a group of gists) waiting to be gisted; ``members`` are the
+    documents of a section that packs several short ones (its ``doc_id`` is then None)."""
 
     doc_id: str | None
     start: int
     end: int
     text: str
     tokens: int = 0
+    members: list[str] = field(default_factory=list)
+
+    def pack(self, doc_id: str | None, text: str, tokens: int) -> None:
+        """Add a short document after this section's text, each under its header."""
+        if self.doc_id is not None or not self.members:  # one document so far: give it its header
+            self.text, self.members = f"### {self.doc_id}\n{self.text}", [str(self.doc_id)]
+            self.doc_id, self.start, self.end = None, 0, 0
+        self.text += f"\n\n### {doc_id}\n{text}"
+        self.members.append(str(doc_id))
+        self.tokens += tokens
 
 
 class GistCache:
@@ -98,9 +118,7 @@ class Compressor:
         verbatim = join_sections([(d.doc_id, d.text) for d in documents])
         if self.generator.count_tokens(verbatim) <= budget:
             return verbatim, []
-        sections = [_Section(doc.doc_id, start, end, doc.text[start:end]) for doc in documents
-                    for start, end in chunk_text(doc.text, self._offsets, self.chunk_tokens, overlap=0)]
-        gists = self._gist_all(sections, prompts, progress, level=1)
+        gists = self._gist_all(self._sections(documents), prompts, progress, level=1)
         for level in range(2, self.max_levels + 1):
             context = join_sections([(g.doc_id, g.gist) for g in gists])
             n_tokens = self.generator.count_tokens(context)
@@ -116,6 +134,23 @@ class Compressor:
             logger.warning("gists take %d tokens, over the memory budget of %d: the end is cut", n_tokens, budget)
             context = truncate(context, self.generator, budget)
         return context, gists
+
+    def _sections(self, documents: Sequence[Document]) -> list[_Section]:
+        """Spans of at most ``chunk_tokens`` to gist: a long document is cut into several, and
+        consecutive short ones are packed into one, so a corpus of many small documents costs about
+        one gist per ``chunk_tokens`` as one long document does (not one or more per document)."""
+        sections: list[_Section] = []
+        for doc in documents:
+            tokens = self.generator.count_tokens(doc.text)
+            last = sections[-1] if sections else None
+            if (tokens < self.chunk_tokens and last is not None and last.tokens < self.chunk_tokens
+                    and last.tokens + tokens + 8 <= self.chunk_tokens):  # +8: the headers
+                last.pack(doc.doc_id, doc.text, tokens + 8)
+                continue
+            spans = chunk_text(doc.text, self._offsets, self.chunk_tokens, overlap=0)
+            sections.extend(_Section(doc.doc_id, start, end, doc.text[start:end],
+                                     tokens if len(spans) == 1 else self.chunk_tokens) for start, end in spans)
+        return sections
 
     def _offsets(self, text: str) -> list[tuple[int, int]]:
         offsets = getattr(self.generator, "token_offsets", None)
@@ -136,8 +171,9 @@ class Compressor:
                 last.text += "\n" + g.gist
                 last.end = g.end
                 last.tokens += size
+                last.members.extend(d for d in g.doc_ids if d not in last.members)
             else:
-                groups.append(_Section(g.doc_id, g.start, g.end, g.gist, size))
+                groups.append(_Section(g.doc_id, g.start, g.end, g.gist, size, list(g.doc_ids)))
         return groups
 
     def _gist_all(self, sections: list[_Section], prompts: PromptSet, progress: Progress, level: int) -> list[Gist]:
@@ -158,7 +194,7 @@ class Compressor:
                 results[j] = gist
             bar.update(len(batch))
         bar.close()
-        return [Gist(s.doc_id, s.start, s.end, level, str(r)) for s, r in zip(sections, results)]
+        return [Gist(s.doc_id, s.start, s.end, level, str(r), tuple(s.members)) for s, r in zip(sections, results)]
 
     def _key(self, text: str, prompts: PromptSet) -> str:
         ident = f"{self.generator.identity}|{prompts.gist}|{prompts.language}|{self.gist_tokens}|{text}"
@@ -169,11 +205,12 @@ def join_sections(sections: list[tuple[str | None, str]]) -> str:
     """One text from ``(doc_id, text)`` pairs; a header marks where each document starts."""
     if len({doc_id for doc_id, _ in sections}) <= 1:
         return "\n\n".join(text.strip() for _, text in sections)
-    parts, current = [], object()
+    parts: list[str] = []
+    current: object = object()
     for doc_id, text in sections:
-        if doc_id != current:
+        if doc_id != current and doc_id is not None:  # None: gists of packed documents, headed inside
             parts.append(f"### {doc_id}")
-            current = doc_id
+        current = doc_id
         parts.append(text.strip())
     return "\n\n".join(parts)
 
