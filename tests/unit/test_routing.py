@@ -1,0 +1,106 @@
+"""Many documents: short documents are gisted together, and a routed query is expanded from the part of
+the memory that holds the documents its own search finds first (scripted models, real FAISS)."""
+
+from fakes import HashEmbedder, ScriptedGenerator
+
+from memorag_integrations import Document, MemoRAG, PromptMemory
+from memorag_integrations.llm.base import as_messages
+from memorag_integrations.memory.gist import Gist, GistCache
+from memorag_integrations.retrieval.retriever import DenseRetriever
+
+TOPICS = ["harbour ships August", "launch crew Florida", "weather rain March", "library books shelves",
+          "orchard apples harvest", "railway station trains", "castle walls siege", "market bread cheese"]
+
+
+def corpus(n=40):
+    return [Document(f"Note {i} about {TOPICS[i % len(TOPICS)]}. " + "filler words here " * 6, f"d{i}",
+                     {"topic": TOPICS[i % len(TOPICS)].split()[0]}) for i in range(n)]
+
+
+class ContextRecorder(ScriptedGenerator):
+    def __init__(self):
+        super().__init__()
+        self.contexts = []
+
+    def generate(self, prompt, max_new_tokens=256, *, temperature=0.0, stop=None):
+        messages = as_messages(prompt)
+        if len(messages) > 1:
+            self.contexts.append(messages[0]["content"])
+        return super().generate(prompt, max_new_tokens, temperature=temperature, stop=stop)
+
+
+def make(tmp_path, route=None, docs=None):
+    generator = ContextRecorder()
+    memory = PromptMemory(generator, max_memory_tokens=300, gist_chunk_tokens=120, gist_tokens=16)
+    memory.compressor.cache = GistCache(tmp_path / "gists")
+    engine = MemoRAG(memory, DenseRetriever(HashEmbedder(), chunk_tokens=32, chunk_overlap=0), progress=False,
+                     route=route)
+    return engine.memorize(docs or corpus()), generator
+
+
+def test_short_documents_are_gisted_together_and_their_gists_name_them(tmp_path):
+    engine, generator = make(tmp_path)
+    gist_calls = [c for c in generator.calls if c.startswith("Condense")]
+    assert 0 < len(gist_calls) <= 40 // 2, "short documents should share sections"
+    level1 = [c for c in gist_calls if "### d0\n" in c]
+    assert level1 and "### d1\n" in level1[0]  # d0 and d1 were read in one section, each under its header
+    assert all(g.doc_id is None and g.doc_ids for g in engine.memory.gists)
+    covered = [d for g in engine.memory.gists for d in g.doc_ids]
+    assert set(covered) == {f"d{i}" for i in range(40)}
+
+
+def test_a_long_document_is_still_cut_and_never_packed(tmp_path):
+    docs = [Document("Long text about the harbour. " * 200, "long"), *corpus(6)]
+    engine, _ = make(tmp_path, docs=docs)
+    own = [g for g in engine.memory.gists if g.doc_id == "long"]
+    assert own or any("long" in g.doc_ids for g in engine.memory.gists)
+    assert not any(g.doc_id is None and "long" in g.doc_ids and len(g.doc_ids) > 1 and g.level == 1
+                   for g in engine.memory.gists)
+
+
+def test_gists_round_trip_and_old_ones_load():
+    packed = Gist(None, 0, 0, 1, "text", ("a", "b"))
+    assert Gist.from_dict(packed.to_dict()) == packed
+    assert Gist.from_dict({"doc_id": "x", "start": 0, "end": 5, "level": 1, "gist": "g"}).doc_ids == ()
+    assert packed.covers({"b"}) and not packed.covers({"c"}) and Gist("x", 0, 1, 1, "g").covers({"x"})
+
+
+def test_a_filtered_part_of_a_packed_memory_keeps_the_gists_that_cover_it(tmp_path):
+    engine, _ = make(tmp_path)
+    many = [f"d{i}" for i in range(0, 40, 2)]  # too much text to read as it is
+    part = engine.memory_for(engine.select(many))
+    assert part.gists and all(g.covers(set(many)) for g in part.gists)
+
+
+def test_routing_expands_from_the_documents_the_query_finds(tmp_path):
+    engine, generator = make(tmp_path, route=2)
+    routed = engine.routed("castle walls siege")
+    assert routed is not None and len(routed) == 2
+    assert all("castle" in d.text for d in routed)
+    generator.contexts.clear()
+    answer = engine.answer("castle walls siege")
+    assert generator.contexts and all("castle walls siege" in c and "orchard" not in c for c in generator.contexts)
+    assert answer.evidence  # retrieval still searches the whole corpus
+    # a filter first, then routing within it
+    within = engine.routed("castle walls siege", engine.select(where={"topic": "market"}))
+    assert within is not None and {d.metadata["topic"] for d in within} == {"market"}
+
+
+def test_routing_stays_off_where_the_corpus_fits_or_is_small(tmp_path):
+    engine, generator = make(tmp_path, route=2, docs=corpus(3))
+    assert not engine.memory.gists and engine.routed("castle") is None  # one window holds it all
+    generator.contexts.clear()
+    engine.answer("harbour ships")
+    assert generator.contexts and all("weather rain" in c for c in generator.contexts)
+    unrouted, _ = make(tmp_path)
+    assert unrouted.routed("castle walls siege") is None
+
+
+def test_packed_gists_and_routing_survive_save_and_load(tmp_path):
+    engine, _ = make(tmp_path, route=2)
+    folder = engine.save(tmp_path / "saved")
+    memory = PromptMemory(ContextRecorder(), max_memory_tokens=300, gist_chunk_tokens=120, gist_tokens=16)
+    loaded = MemoRAG.load(folder, memory, DenseRetriever(HashEmbedder(), chunk_tokens=32, chunk_overlap=0),
+                          progress=False, route=2)
+    assert loaded.memory.gists == engine.memory.gists and loaded.memory.context == engine.memory.context
+    assert loaded.routed("castle walls siege") == engine.routed("castle walls siege")
