@@ -8,6 +8,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from memorag_integrations import defaults
 from memorag_integrations.errors import MemoRAGError
@@ -31,6 +32,27 @@ def positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value!r}")
     return number
+
+
+def metadata_condition(value: str) -> tuple[str, object]:
+    """An argparse type: ``KEY=VALUE``; the value is read as JSON when it parses (numbers, lists,
+    true/false), as text otherwise."""
+    key, sep, raw = value.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
+    try:
+        parsed: object = json.loads(raw)
+    except ValueError:
+        parsed = raw
+    return key.strip(), parsed
+
+
+def _filter_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (keep to some documents: their evidence, their part of the memory)")
+    group.add_argument("--doc-id", action="append", dest="doc_ids", metavar="ID",
+                       help="a document's id (its file name); repeat for several")
+    group.add_argument("--where", action="append", type=metadata_condition, default=[], metavar="KEY=VALUE",
+                       help="a metadata condition, e.g. --where year=2024 or --where 'lang=[\"en\", \"de\"]'")
 
 
 def _stream_option(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--task", choices=TASK_NAMES, default="memorag")
     ask.add_argument("-k", type=positive_int, default=defaults.K, help="evidence chunks to retrieve")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    _filter_options(ask)
     _stream_option(ask)
     _model_options(ask)
 
@@ -86,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("save_dir")
     summ.add_argument("-k", type=positive_int, default=defaults.K, help="evidence chunks to summarize from")
     summ.add_argument("--json", action="store_true")
+    _filter_options(summ)
     _stream_option(summ)
     _model_options(summ)
     return parser
@@ -132,13 +156,13 @@ def _print_answer(answer, as_json: bool) -> None:
     _print_timings(answer.timings)
 
 
-def _stream_answer(engine, question: str, task: str, k: int) -> None:
+def _stream_answer(engine, question: str, task: str, k: int, **filters: Any) -> None:
     """The clues and evidence as soon as they are in, then the answer as it is written, then the
     timings with the time to the first answer piece."""
     import time
 
     t0 = time.perf_counter()
-    prepared = engine.prepare(question, task, k=k)
+    prepared = engine.prepare(question, task, k=k, **filters)
     _print_evidence(prepared.clues, prepared.evidence)
     t1, first = time.perf_counter(), None
     for piece in engine.write(prepared):
@@ -192,10 +216,11 @@ def run(args: argparse.Namespace) -> int:
     question, task = (args.question, args.task) if args.command == "ask" else ("", "summarize")
     if args.stream is None:  # stream to a person at a terminal; print whole results to pipes and files
         args.stream = sys.stdout.isatty() and not args.json
+    filters = {"doc_ids": args.doc_ids, "where": dict(args.where) or None}
     if args.stream and not args.json:
-        _stream_answer(engine, question, task, args.k)
+        _stream_answer(engine, question, task, args.k, **filters)
     else:
-        _print_answer(engine.answer(question, task, k=args.k), args.json)
+        _print_answer(engine.answer(question, task, k=args.k, **filters), args.json)
     return 0
 
 

@@ -68,6 +68,9 @@ class AskRequest(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     model: str | None = Field(None, description="which loaded model answers (GET /api/models)")
     compare_dense: bool = Field(False, description="also send plain dense retrieval's evidence")
+    doc_ids: list[str] | None = Field(None, description="answer from these documents only (ids as GET "
+                                                        "/api/corpora/{name} lists them)")
+    where: dict[str, Any] | None = Field(None, description='a metadata filter, e.g. {"year": {"$gte": 2020}}')
 
 
 class RenameRequest(BaseModel):
@@ -174,6 +177,7 @@ def create_app(corpora_dir: str | Path, models: Models, *, token: str | None = N
     def ask(name: str, body: AskRequest) -> StreamingResponse:
         engine = corpora.engine(check_name(name))
         engine.check_query(body.question, body.task)  # bad questions are 4xx answers, not broken streams
+        engine.select(body.doc_ids, body.where)  # and so are unknown documents and bad filters
         answerer = None
         if body.model is not None:
             if body.model not in models.answerers:
@@ -188,12 +192,13 @@ def create_app(corpora_dir: str | Path, models: Models, *, token: str | None = N
 def _answer_events(engine: Any, body: AskRequest, answerer: Any) -> Iterator[str]:
     t0 = time.perf_counter()
     try:
-        prepared = engine.prepare(body.question, body.task, k=body.k)
+        filters = {"doc_ids": body.doc_ids, "where": body.where}
+        prepared = engine.prepare(body.question, body.task, k=body.k, **filters)
         clues = prepared.clues or Clues()
         yield _event("clues", {"task": body.task, **clues.to_dict()})
         yield _event("evidence", [e.to_dict() for e in prepared.evidence])
         if body.compare_dense and prepared.task.retrieves and body.question.strip():
-            dense = engine.retrieve(body.question, k=body.k, clues=Clues())
+            dense = engine.retrieve(body.question, k=body.k, clues=Clues(), **filters)
             yield _event("dense", [e.to_dict() for e in dense])
         t1, first = time.perf_counter(), None
         for piece in engine.write(prepared, max_new_tokens=body.max_new_tokens, temperature=body.temperature,

@@ -43,6 +43,15 @@ def test_memorize_ask_summarize_and_errors(tmp_path, reference_text):
     assert streamed.returncode == 0 and "[1] ref.md chars" in streamed.stdout
     assert "first_token" in streamed.stdout.splitlines()[-1] and "total" in streamed.stdout.splitlines()[-1]
 
+    kept = memorag("ask", "corpus", "What does assert do?", "--json", "--doc-id", "ref.md", "--where",
+                   "source=ref.md", cwd=tmp_path)
+    assert kept.returncode == 0, kept.stderr
+    assert {e["doc_id"] for e in json.loads(kept.stdout)["evidence"]} == {"ref.md"}
+    unknown = memorag("ask", "corpus", "What does assert do?", "--doc-id", "other.md", cwd=tmp_path)
+    assert unknown.returncode == 2 and "no memorized document has the doc_id" in error_line(unknown)
+    bad = memorag("ask", "corpus", "What does assert do?", "--where", "source", cwd=tmp_path)
+    assert bad.returncode == 2 and "KEY=VALUE" in error_line(bad)
+
     summary = memorag("summarize", "corpus", "-k", "2", cwd=tmp_path)
     assert summary.returncode == 0 and "[1] ref.md chars" in summary.stdout
 

@@ -12,6 +12,7 @@ pytest.importorskip("multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from memorag_integrations.engine import MemoRAG  # noqa: E402
+from memorag_integrations.prompts import get_prompts  # noqa: E402
 from memorag_integrations.server import load_models  # noqa: E402
 from memorag_integrations.server.app import create_app  # noqa: E402
 
@@ -104,6 +105,14 @@ def test_summaries_and_the_memory_alone(client, corpus):
     assert qa[1] == ("evidence", []) and qa[-1][0] == "done"
 
 
+def test_filters_keep_to_the_documents_they_name(client, corpus):
+    kept = events(client, corpus, doc_ids=["log.txt"], where={"source": "log.txt"})
+    assert kept[-1][0] == "done" and kept[1][1] and all(e["doc_id"] == "log.txt" for e in kept[1][1])
+    none = events(client, corpus, where={"source": {"$ne": "log.txt"}})
+    assert none[1] == ("evidence", []) and none[-1][0] == "done"
+    assert "".join(d["text"] for n, d in none if n == "token") == get_prompts("en").nothing_found
+
+
 def test_concurrent_asks_all_finish(client, corpus):
     results = []
 
@@ -127,6 +136,8 @@ BAD_ASKS = [
     ({"question": "x", "task": "translate"}, 422, "InvalidInputError"),
     ({"question": "x", "model": "gpt-9"}, 422, "InvalidInputError"),
     ({"question": "why " * 9000}, 422, "QueryTooLongError"),
+    ({"question": "x", "doc_ids": ["nope.txt"]}, 422, "InvalidInputError"),
+    ({"question": "x", "where": {"year": {"$regex": "2."}}}, 422, "InvalidInputError"),
 ]
 
 
