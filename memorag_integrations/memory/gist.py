@@ -140,16 +140,20 @@ class Compressor:
         consecutive short ones are packed into one, so a corpus of many small documents costs about
         one gist per ``chunk_tokens`` as one long document does (not one or more per document)."""
         sections: list[_Section] = []
+        open_pack = False  # whether the last section may take the next short document
         for doc in documents:
             tokens = self.generator.count_tokens(doc.text)
             last = sections[-1] if sections else None
-            if (tokens < self.chunk_tokens and last is not None and last.tokens < self.chunk_tokens
+            if (open_pack and last is not None and tokens < self.chunk_tokens
                     and last.tokens + tokens + 8 <= self.chunk_tokens):  # +8: the headers
                 last.pack(doc.doc_id, doc.text, tokens + 8)
-                continue
-            spans = chunk_text(doc.text, self._offsets, self.chunk_tokens, overlap=0)
-            sections.extend(_Section(doc.doc_id, start, end, doc.text[start:end],
-                                     tokens if len(spans) == 1 else self.chunk_tokens) for start, end in spans)
+            else:
+                spans = chunk_text(doc.text, self._offsets, self.chunk_tokens, overlap=0)
+                sections.extend(_Section(doc.doc_id, start, end, doc.text[start:end],
+                                         tokens if len(spans) == 1 else self.chunk_tokens) for start, end in spans)
+                open_pack = len(spans) == 1 and tokens < self.chunk_tokens
+            if _ends_pack(doc.doc_id):
+                open_pack = False
         return sections
 
     def _offsets(self, text: str) -> list[tuple[int, int]]:
@@ -199,6 +203,17 @@ class Compressor:
     def _key(self, text: str, prompts: PromptSet) -> str:
         ident = f"{self.generator.identity}|{prompts.gist}|{prompts.language}|{self.gist_tokens}|{text}"
         return hashlib.sha256(ident.encode("utf-8")).hexdigest()
+
+
+#: About one short document in this many closes the section it is packed in, whatever its size:
+#: the cuts depend on the documents themselves, not on all the text before them, so adding,
+#: changing or deleting a document changes only the sections around it (the others keep their
+#: cached gists).
+PACK_EVERY = 8
+
+
+def _ends_pack(doc_id: str | None) -> bool:
+    return int(hashlib.sha256(str(doc_id).encode("utf-8")).hexdigest()[:8], 16) % PACK_EVERY == 0
 
 
 def join_sections(sections: list[tuple[str | None, str]]) -> str:

@@ -29,6 +29,11 @@ class ContextRecorder(ScriptedGenerator):
         return super().generate(prompt, max_new_tokens, temperature=temperature, stop=stop)
 
 
+def text_gist_calls(generator):
+    """The gisting calls that read documents' text (level 1), not lower gists."""
+    return [c for c in generator.calls if c.startswith("Condense") and "GIST:" not in c]
+
+
 def make(tmp_path, route=None, docs=None):
     generator = ContextRecorder()
     memory = PromptMemory(generator, max_memory_tokens=300, gist_chunk_tokens=120, gist_tokens=16)
@@ -40,10 +45,10 @@ def make(tmp_path, route=None, docs=None):
 
 def test_short_documents_are_gisted_together_and_their_gists_name_them(tmp_path):
     engine, generator = make(tmp_path)
-    gist_calls = [c for c in generator.calls if c.startswith("Condense")]
-    assert 0 < len(gist_calls) <= 40 // 2, "short documents should share sections"
-    level1 = [c for c in gist_calls if "### d0\n" in c]
-    assert level1 and "### d1\n" in level1[0]  # d0 and d1 were read in one section, each under its header
+    level1 = text_gist_calls(generator)
+    assert 0 < len(level1) <= 30, "short documents should share sections (40 without packing)"
+    first = [c for c in level1 if "### d0\n" in c]
+    assert first and "### d1\n" in first[0]  # d0 and d1 were read in one section, each under its header
     assert all(g.doc_id is None and g.doc_ids for g in engine.memory.gists)
     covered = [d for g in engine.memory.gists for d in g.doc_ids]
     assert set(covered) == {f"d{i}" for i in range(40)}
@@ -104,3 +109,13 @@ def test_packed_gists_and_routing_survive_save_and_load(tmp_path):
                           progress=False, route=2)
     assert loaded.memory.gists == engine.memory.gists and loaded.memory.context == engine.memory.context
     assert loaded.routed("castle walls siege") == engine.routed("castle walls siege")
+
+
+def test_deleting_a_short_document_regists_only_the_sections_around_it(tmp_path):
+    engine, generator = make(tmp_path, docs=corpus(60))
+    level1 = text_gist_calls(generator)
+    generator.calls.clear()
+    engine.delete("d30")
+    again = text_gist_calls(generator)
+    assert len(level1) >= 10 and 1 <= len(again) <= 3, (len(level1), again)
+    assert "Note 30 " not in "".join(again)
