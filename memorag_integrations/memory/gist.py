@@ -209,7 +209,7 @@ class Compressor:
 #: the cuts depend on the documents themselves, not on all the text before them, so adding,
 #: changing or deleting a document changes only the sections around it (the others keep their
 #: cached gists).
-PACK_EVERY = 8
+PACK_EVERY = 16
 
 
 def _ends_pack(doc_id: str | None) -> bool:
