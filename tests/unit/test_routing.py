@@ -121,3 +121,22 @@ def test_deleting_a_short_document_regists_only_the_sections_around_it(tmp_path)
     again = text_gist_calls(generator)
     assert len(level1) >= 8 and 1 <= len(again) <= 3, (len(level1), len(again))
     assert "Note 60 " not in "".join(again)
+
+
+def test_a_changed_corpus_holds_what_memorizing_it_from_scratch_gives(tmp_path):
+    docs = corpus(50)
+    engine, _ = make(tmp_path / "a", docs=docs[:49], gist_chunk_tokens=600)
+    engine.add(docs[49]).delete("d20").update(Document("Note 7, rewritten about castles.", "d7"))
+    final = [Document("Note 7, rewritten about castles.", "d7") if d.doc_id == "d7" else d
+             for d in docs if d.doc_id != "d20"]
+    scratch, _ = make(tmp_path / "b", docs=final, gist_chunk_tokens=600)
+    assert engine.documents == scratch.documents
+    assert engine.memory.context == scratch.memory.context and engine.memory.gists == scratch.memory.gists
+    def spans(e):  # an updated document's chunks are indexed last: the same chunks, in another order
+        return sorted((c.doc_id, c.start, c.end, c.text) for c in e.retriever.chunks)
+
+    assert spans(engine) == spans(scratch)
+    # the same ranking (these notes tie often: compare the scores, and the one clear best hit)
+    found, expected = engine.retrieve("rewritten castles"), scratch.retrieve("rewritten castles")
+    assert [round(e.score, 6) for e in found] == [round(e.score, 6) for e in expected]
+    assert found[0].doc_id == expected[0].doc_id == "d7"
