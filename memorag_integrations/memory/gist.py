@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -125,9 +126,11 @@ class Compressor:
             if n_tokens <= budget or len(gists) == 1:
                 break
             # Merge only as much as needed: about budget/gist_tokens groups, so the next level's
-            # gists fill the budget instead of collapsing the corpus into a handful of lines.
+            # gists fill the budget instead of collapsing the corpus into a handful of lines. The
+            # groups' size is a power of two, so it stays put while a corpus grows or shrinks a little.
             groups = max(1, budget // (self.gist_tokens + 8))
-            gists = self._gist_all(self._regroup(gists, -(-n_tokens // groups)), prompts, progress, level)
+            every = max(2, 1 << math.ceil(math.log2(max(1.0, len(gists) / groups))))
+            gists = self._gist_all(self._regroup(gists, every), prompts, progress, level)
         context = join_sections([(g.doc_id, g.gist) for g in gists])
         n_tokens = self.generator.count_tokens(context)
         if n_tokens > budget:
@@ -164,13 +167,16 @@ class Compressor:
 
         return regex_offsets(text)
 
-    def _regroup(self, gists: list[Gist], target_tokens: int) -> list[_Section]:
-        """Consecutive gists of one document, grouped until a group holds ``target_tokens``."""
+    def _regroup(self, gists: list[Gist], every: int) -> list[_Section]:
+        """Consecutive gists of one document (or of packed ones) in groups of about ``every``: a
+        group ends after a gist whose text hashes to a multiple of ``every`` (or when it is full),
+        so a changed gist changes only its own group and the ones it joins (their gists stay cached)."""
         groups: list[_Section] = []
+        open_group = False
         for g in gists:
             size = self.generator.count_tokens(g.gist)
             last = groups[-1] if groups else None
-            if (last is not None and last.doc_id == g.doc_id and last.tokens < target_tokens
+            if (open_group and last is not None and last.doc_id == g.doc_id
                     and last.tokens + size <= self.chunk_tokens):
                 last.text += "\n" + g.gist
                 last.end = g.end
@@ -178,6 +184,7 @@ class Compressor:
                 last.members.extend(d for d in g.doc_ids if d not in last.members)
             else:
                 groups.append(_Section(g.doc_id, g.start, g.end, g.gist, size, list(g.doc_ids)))
+            open_group = _stable_hash(g.gist) % every != 0
         return groups
 
     def _gist_all(self, sections: list[_Section], prompts: PromptSet, progress: Progress, level: int) -> list[Gist]:
@@ -213,7 +220,12 @@ PACK_EVERY = 16
 
 
 def _ends_pack(doc_id: str | None) -> bool:
-    return int(hashlib.sha256(str(doc_id).encode("utf-8")).hexdigest()[:8], 16) % PACK_EVERY == 0
+    return _stable_hash(str(doc_id)) % PACK_EVERY == 0
+
+
+def _stable_hash(text: str) -> int:
+    """The same number for the same text in every process (Python's own hash is salted)."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
 
 
 def join_sections(sections: list[tuple[str | None, str]]) -> str:

@@ -191,8 +191,12 @@ def test_second_level_gisting_merges_only_as_much_as_the_budget_needs(tmp_path):
     from memorag_integrations.memory.gist import Compressor, Gist, GistCache
 
     compressor = Compressor(ScriptedGenerator(), chunk_tokens=400, gist_tokens=10, cache=GistCache(tmp_path))
-    gists = [Gist("d", i, i + 1, 1, "word " * 20) for i in range(12)]
-    groups = compressor._regroup(gists, target_tokens=30)  # one gist is 25 tokens to this generator
-    assert [g.text.count("\n") for g in groups] == [1] * 6  # pairs, not one huge group
-    assert len(compressor._regroup(gists, target_tokens=1000)) == 1
-    assert len(compressor._regroup([replace(g, doc_id=str(i % 2)) for i, g in enumerate(gists)], 1000)) == 12
+    gists = [Gist("d", i, i + 1, 1, f"gist {i} " + "word " * 19) for i in range(48)]
+    groups = compressor._regroup(gists, every=2)  # one gist is 25 tokens to this generator
+    assert 12 <= len(groups) <= 36 and max(g.text.count("\n") + 1 for g in groups) < 48  # small groups
+    assert len(compressor._regroup(gists, every=10**9)) == 3  # only full groups (16 gists of 25 tokens) end
+    assert len(compressor._regroup([replace(g, doc_id=str(i % 2)) for i, g in enumerate(gists)], 10**9)) == 48
+    # A changed gist changes its own group and at most the one after: the others keep their text.
+    changed = [replace(g, gist="a new gist " + "word " * 18) if i == 20 else g for i, g in enumerate(gists)]
+    before, after = {g.text for g in groups}, {g.text for g in compressor._regroup(changed, every=2)}
+    assert 1 <= len(after - before) <= 2
