@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+#: The namespace of chunks' stable ids (uuid5 of ``"doc_id:start-end"``).
+CHUNK_NAMESPACE = uuid.UUID("5b0f8f5e-3c1a-5d7e-9a4b-6d2c1e0f7a83")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,13 @@ class Chunk:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def stable_id(self) -> str:
+        """The chunk's id in an outside vector store: a UUID made from its document id and span,
+        so the same chunk always gets the same id, in the form every store accepts (Qdrant and
+        Weaviate take UUIDs only)."""
+        return str(uuid.uuid5(CHUNK_NAMESPACE, f"{self.doc_id}:{self.start}-{self.end}"))
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,8 @@ class MemoRAGRetriever(BaseRetriever):
     the vector store as it is, and the memory's clues come from the part of the memory that holds
     the source documents it matches. A dict filter is portable (``{key: value}``, ``{key: [any,
     of]}``, ``$eq $ne $gt $gte $lt $lte $in $nin $contains $and $or $not``; ``doc_id`` is a key); a
-    function is given each source as a ``Document``.
+    function is given each source as a ``Document``. A store's own filter object (Qdrant's
+    ``Filter``) goes to the store, and the clues then come from the whole memory.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -131,6 +132,11 @@ class MemoRAGRetriever(BaseRetriever):
             filter = self.search_kwargs.get("filter")
         if filter is None:
             return _Scope(None, None)
+        if not isinstance(filter, Mapping) and not callable(filter):  # the store's own filter object
+            if self.vectorstore is None:
+                raise InvalidInputError(f"the engine's own index takes a dict or a function as filter, got "
+                                        f"{type(filter).__name__}")
+            return _Scope(filter, None)
         return _Scope(filter, [str(d.doc_id) for d in self.engine.select(where=source_filter(filter)) or []])
 
     def _expand_step(self, task: str, scope: _Scope) -> RunnableLambda:
@@ -262,7 +268,8 @@ class MemoRAGRetriever(BaseRetriever):
         engine's index, and the memory is rebuilt without them."""
         doc_ids = [ids] if isinstance(ids, str) else list(ids)
         gone = [d for d in self.engine.documents if d.doc_id in set(doc_ids)]
-        chunk_ids = [str(d.id) for d in _chunk_documents(self.engine, gone)]
+        chunks = _chunk_documents(self.engine, gone)
+        chunk_ids = _stored_ids(self.vectorstore, chunks) if self.vectorstore is not None else []
         self.engine.delete(doc_ids)
         if self.vectorstore is not None and chunk_ids:
             self.vectorstore.delete(ids=chunk_ids)
@@ -271,7 +278,8 @@ class MemoRAGRetriever(BaseRetriever):
         """Replace the document of the same ``doc_id``: only its chunks are embedded again."""
         doc = _core_document(document)
         old = [d for d in self.engine.documents if d.doc_id == doc.doc_id]
-        old_ids = [str(d.id) for d in _chunk_documents(self.engine, old)]
+        old_chunks = _chunk_documents(self.engine, old)
+        old_ids = _stored_ids(self.vectorstore, old_chunks) if self.vectorstore is not None else []
         self.engine.update(doc)
         if self.vectorstore is not None:
             if old_ids:
@@ -403,7 +411,33 @@ def _key(doc: LCDocument) -> Hashable:
 def _chunk_document(chunk: Chunk, source_metadata: dict[str, Any], extra: dict[str, Any] | None = None) -> LCDocument:
     """A core chunk as a LangChain Document: its source's metadata plus its exact position."""
     meta = {**source_metadata, "doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end, **(extra or {})}
-    return LCDocument(page_content=chunk.text, metadata=meta, id=f"{chunk.doc_id}:{chunk.start}-{chunk.end}")
+    return LCDocument(page_content=chunk.text, metadata=meta, id=chunk.stable_id)
+
+
+def _legacy_id(doc: LCDocument) -> str:
+    """The id chunks had in a store before ids became UUIDs (``doc_id:start-end``), so a store
+    filled then is still reconnected and changed without duplicates."""
+    meta = doc.metadata
+    return f"{meta['doc_id']}:{meta['start']}-{meta['end']}"
+
+
+def _held_ids(store: VectorStore, chunks: list[LCDocument]) -> set[str] | None:
+    """Which of the chunks' ids (current and legacy) ``store`` holds; None when it cannot look ids up."""
+    wanted = [i for d in chunks for i in (str(d.id), _legacy_id(d))]
+    try:
+        found = store.get_by_ids(wanted)
+    except NotImplementedError:
+        return None
+    # Most stores set Document.id; langchain-qdrant leaves it None and puts the id in "_id".
+    return {str(d.id if d.id is not None else d.metadata.get("_id")) for d in found}
+
+
+def _stored_ids(store: VectorStore, chunks: list[LCDocument]) -> list[str]:
+    """The ids under which ``store`` holds ``chunks`` (to delete them): current or legacy ones."""
+    held = _held_ids(store, chunks)
+    if held is None:
+        return [str(d.id) for d in chunks]
+    return [i for d in chunks for i in (str(d.id), _legacy_id(d)) if i in held]
 
 
 def _chunk_documents(engine: MemoRAG, documents: Sequence[CoreDocument] | None = None) -> list[LCDocument]:
@@ -456,9 +490,9 @@ def _fill(vectorstore: type[VectorStore] | VectorStore, chunks: list[LCDocument]
 
 
 def _missing(store: VectorStore, chunks: list[LCDocument]) -> list[LCDocument]:
-    """The chunks ``store`` does not hold (by id); all of them when the store cannot look ids up."""
-    try:
-        held = {d.id for d in store.get_by_ids([d.id for d in chunks if d.id])}
-    except NotImplementedError:
+    """The chunks ``store`` does not hold (by id, current or legacy); all of them when the store
+    cannot look ids up."""
+    held = _held_ids(store, chunks)
+    if held is None:
         return chunks
-    return [d for d in chunks if d.id not in held]
+    return [d for d in chunks if str(d.id) not in held and _legacy_id(d) not in held]

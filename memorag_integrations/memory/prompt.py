@@ -20,7 +20,10 @@ class PromptMemory(Memory):
 
     def __init__(self, generator: TextGenerator, *, max_memory_tokens: int | None = None,
                  gist_chunk_tokens: int = GIST_CHUNK_TOKENS, gist_tokens: int = GIST_TOKENS,
-                 batch_size: int = 4) -> None:
+                 batch_size: int | None = None) -> None:
+        # Sections gisted per batch: as many as the generator serves at once (a server's or a
+        # pool's concurrency), 4 otherwise.
+        batch_size = batch_size or max(1, int(getattr(generator, "concurrency", 4)))
         super().__init__(generator, max_memory_tokens=max_memory_tokens, gist_chunk_tokens=gist_chunk_tokens,
                          gist_tokens=gist_tokens, batch_size=batch_size)
 

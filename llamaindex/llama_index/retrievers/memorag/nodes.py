@@ -41,7 +41,8 @@ def chunk_nodes(documents: Sequence[Document], chunks: Sequence[Chunk] | Chunker
     """Nodes of the core's chunks: ``node.text == document.text[start:end]`` exactly.
 
     ``chunks`` are the chunks themselves (``engine.chunks()``), or a chunker that cuts them.
-    Ids are stable (document id and span), so indexing the same corpus twice gives the same nodes.
+    Ids are stable (a UUID of the document id and span, which every vector store accepts), so
+    indexing the same corpus twice gives the same nodes.
     The position keys are kept out of the embedded and the LLM text.
     """
     if isinstance(chunks, DenseRetriever):
@@ -53,7 +54,7 @@ def chunk_nodes(documents: Sequence[Document], chunks: Sequence[Chunk] | Chunker
     for chunk in chunks:
         metadata = {**sources[chunk.doc_id].metadata, "doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end}
         nodes.append(TextNode(
-            id_=f"{chunk.doc_id}:{chunk.start}-{chunk.end}", text=chunk.text, metadata=metadata,
+            id_=chunk.stable_id, text=chunk.text, metadata=metadata,
             excluded_embed_metadata_keys=list(metadata),
             excluded_llm_metadata_keys=[*POSITION_KEYS, MATCHED_QUERIES],
             relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.doc_id)},
