@@ -5,14 +5,13 @@ documents' part of the memory (scripted models, real FAISS and in-memory stores)
 import asyncio
 
 import pytest
-from fakes import HashEmbedder, ScriptedGenerator
+from fakes import ContextRecorder, HashEmbedder
 from langchain_community.vectorstores import FAISS
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from langchain_memorag import EmbedderEmbeddings, MemoRAGRetriever, create_memorag_chain
 from memorag_integrations import InvalidInputError, PromptMemory
-from memorag_integrations.llm.base import as_messages
 
 TEXTS = ["The launch happened in 1969 from Florida. The crew trained in Houston.",
          "Rain and wind filled the weather log for the whole of March.",
@@ -22,16 +21,6 @@ IDS = ["launch", "weather", "harbour"]
 QUERY = "rain wind ships harbour launch crew"
 
 
-class ContextRecorder(ScriptedGenerator):
-    def __init__(self):
-        super().__init__()
-        self.contexts = []
-
-    def generate(self, prompt, max_new_tokens=256, *, temperature=0.0, stop=None):
-        messages = as_messages(prompt)
-        if len(messages) > 1:
-            self.contexts.append(messages[0]["content"])
-        return super().generate(prompt, max_new_tokens, temperature=temperature, stop=stop)
 
 
 def retriever(vectorstore):

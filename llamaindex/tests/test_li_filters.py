@@ -4,7 +4,8 @@ the part of the memory that holds the documents they match (scripted models, a r
 import asyncio
 
 import pytest
-from li_support import HashEmbedder, ScriptedGenerator
+from fakes import ContextRecorder
+from li_support import HashEmbedder
 from llama_index.core import Document
 from llama_index.core.vector_stores.types import (FilterCondition, FilterOperator, MetadataFilter,
                                                   MetadataFilters)
@@ -13,21 +14,10 @@ from llama_index.retrievers.memorag import MemoRAGEmbedding, MemoRAGRetriever
 from llama_index.retrievers.memorag.filters import metadata_where
 
 from memorag_integrations import InvalidInputError, PromptMemory
-from memorag_integrations.llm.base import as_messages
 
 QUERY = "rain wind ships harbour launch crew"
 
 
-class ContextRecorder(ScriptedGenerator):
-    def __init__(self):
-        super().__init__()
-        self.contexts = []
-
-    def generate(self, prompt, max_new_tokens=256, *, temperature=0.0, stop=None):
-        messages = as_messages(prompt)
-        if len(messages) > 1:
-            self.contexts.append(messages[0]["content"])
-        return super().generate(prompt, max_new_tokens, temperature=temperature, stop=stop)
 
 
 def docs():

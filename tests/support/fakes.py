@@ -37,6 +37,20 @@ class ScriptedGenerator(TextGenerator):
         return "ANSWER(" + str(len(messages)) + ")"
 
 
+class ContextRecorder(ScriptedGenerator):
+    """Also records the memory context of each call made with one (its first message)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contexts: list[str] = []
+
+    def generate(self, prompt, max_new_tokens=256, *, temperature=0.0, stop=None) -> str:
+        messages = as_messages(prompt)
+        if len(messages) > 1:
+            self.contexts.append(messages[0]["content"])
+        return super().generate(prompt, max_new_tokens, temperature=temperature, stop=stop)
+
+
 class HashEmbedder(Embedder):
     """Bag of hashed words: texts sharing words are close. Fast and dependency-free."""
 

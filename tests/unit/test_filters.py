@@ -5,10 +5,9 @@ import asyncio
 
 import numpy as np
 import pytest
-from fakes import HashEmbedder, ScriptedGenerator
+from fakes import ContextRecorder, HashEmbedder
 
 from memorag_integrations import Clues, Document, DocumentFilter, InvalidInputError, MemoRAG, PromptMemory
-from memorag_integrations.llm.base import as_messages
 from memorag_integrations.memory.gist import GistCache
 from memorag_integrations.retrieval.index import FaissIndex
 from memorag_integrations.retrieval.retriever import DenseRetriever
@@ -21,17 +20,6 @@ DOCS = [Document("The launch happened in 1969 from Florida. The crew of three tr
                  {"topic": "sea", "year": 1970})]
 
 
-class ContextRecorder(ScriptedGenerator):
-    """Also records the memory context each call was made with (the first message)."""
-
-    def __init__(self):
-        super().__init__()
-        self.contexts: list[str] = []
-
-    def generate(self, prompt, max_new_tokens=256, *, temperature=0.0, stop=None):
-        messages = as_messages(prompt)
-        self.contexts.append(messages[0]["content"] if len(messages) > 1 else "")
-        return super().generate(prompt, max_new_tokens, temperature=temperature, stop=stop)
 
 
 def make(**options):

@@ -1,10 +1,9 @@
 """Many documents: short documents are gisted together, and a routed query is expanded from the part of
 the memory that holds the documents its own search finds first (scripted models, real FAISS)."""
 
-from fakes import HashEmbedder, ScriptedGenerator
+from fakes import ContextRecorder, HashEmbedder
 
 from memorag_integrations import Document, MemoRAG, PromptMemory
-from memorag_integrations.llm.base import as_messages
 from memorag_integrations.memory.gist import Gist, GistCache
 from memorag_integrations.retrieval.retriever import DenseRetriever
 
@@ -17,16 +16,6 @@ def corpus(n=40):
                      {"topic": TOPICS[i % len(TOPICS)].split()[0]}) for i in range(n)]
 
 
-class ContextRecorder(ScriptedGenerator):
-    def __init__(self):
-        super().__init__()
-        self.contexts = []
-
-    def generate(self, prompt, max_new_tokens=256, *, temperature=0.0, stop=None):
-        messages = as_messages(prompt)
-        if len(messages) > 1:
-            self.contexts.append(messages[0]["content"])
-        return super().generate(prompt, max_new_tokens, temperature=temperature, stop=stop)
 
 
 def text_gist_calls(generator):
