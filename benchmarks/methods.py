@@ -65,10 +65,12 @@ class RecordedCalls:
     """The memory's answers kept on disk beside a memorized corpus, keyed by instruction and budget.
 
     Decoding is greedy, so a call made again gives the same text: a second run (or another variant)
-    replays it and is charged the seconds the first run measured, so the cost per query stays true."""
+    replays it and is charged the seconds the first run measured, so the cost per query stays true.
+    ``generate_many`` is the memory's own (unrecorded) :meth:`~Memory.generate_many`; calls decoded
+    together share their measured seconds."""
 
-    def __init__(self, generate: Callable[[str, int], str], path: Path | None) -> None:
-        self._generate, self.path = generate, path
+    def __init__(self, generate_many: Callable[[list[tuple[str, int]]], list[str]], path: Path | None) -> None:
+        self._generate_many, self.path = generate_many, path
         self.scope = ""  # what the memory held, when calls of several memories share one file
         self.calls: dict[str, dict] = {}
         if path is not None and path.is_file():
@@ -76,17 +78,23 @@ class RecordedCalls:
         self.seconds = 0.0  # measured or replayed seconds of every call so far
 
     def __call__(self, instruction: str, max_new_tokens: int = 256) -> str:
-        key = hashlib.sha256(f"{self.scope}{max_new_tokens}\0{instruction}".encode()).hexdigest()
-        if key not in self.calls:
+        return self.many([(instruction, max_new_tokens)])[0]
+
+    def many(self, calls: list[tuple[str, int]]) -> list[str]:
+        keys = [hashlib.sha256(f"{self.scope}{n}\0{instruction}".encode()).hexdigest() for instruction, n in calls]
+        todo = [j for j, key in enumerate(keys) if key not in self.calls]
+        if todo:
             t0 = time.perf_counter()
-            text = self._generate(instruction, max_new_tokens)
-            self.calls[key] = {"text": text, "seconds": round(time.perf_counter() - t0, 3)}
+            texts = self._generate_many([calls[j] for j in todo])
+            each = round((time.perf_counter() - t0) / len(todo), 3)
+            for j, text in zip(todo, texts):
+                self.calls[keys[j]] = {"text": text, "seconds": each}
             if self.path is not None:
                 tmp = self.path.with_suffix(".tmp")
                 tmp.write_text(json.dumps(self.calls, ensure_ascii=False), encoding="utf-8")
                 tmp.replace(self.path)
-        self.seconds += self.calls[key]["seconds"]
-        return self.calls[key]["text"]
+        self.seconds += sum(self.calls[key]["seconds"] for key in keys)
+        return [self.calls[key]["text"] for key in keys]
 
 
 class Methods:
@@ -99,9 +107,9 @@ class Methods:
         self.engine, self.k = engine, k
         self.expand_tokens, self.answer_tokens = expand_tokens, answer_tokens
         engine.clue_tokens = expand_tokens
-        self.memory_calls = RecordedCalls(engine.memory.generate, calls)
-        engine.memory.generate = self.memory_calls  # type: ignore[method-assign]
-        self.routed_calls = RecordedCalls(engine.memory.generate, calls and calls.with_suffix(".routed.json"))
+        self.memory_calls = RecordedCalls(engine.memory.generate_many, calls)
+        engine.memory.generate_many = self.memory_calls.many  # type: ignore[method-assign]
+        self.routed_calls = RecordedCalls(engine.memory.generate_many, calls and calls.with_suffix(".routed.json"))
         self._expansions: dict[str, tuple[Clues, float]] = {}
         self._drafts: dict[str, tuple[str, float]] = {}
         self._routed: dict[str, tuple[Clues, float]] = {}
@@ -148,7 +156,7 @@ class Methods:
         variant, and ``qa``, whose answer it is)."""
         if query not in self._drafts:
             t0 = self.memory_calls.seconds
-            draft = self.engine.memory.generate(PROMPTS.memory_answer.format(query=query), self.expand_tokens)
+            draft = self.memory_calls(PROMPTS.memory_answer.format(query=query), self.expand_tokens)
             self._drafts[query] = (draft.strip(), self.memory_calls.seconds - t0)
         return self._drafts[query]
 
@@ -163,10 +171,10 @@ class Methods:
                 part = engine.memory_for(engine.routed(query))
                 read_s = time.perf_counter() - t0
                 if part is not None and part is not engine.memory:
-                    own = type(part).generate.__get__(part)  # not the corpus memory's recorded calls
-                    self.routed_calls._generate = own
+                    own = type(part).generate_many.__get__(part)  # not the corpus memory's recorded calls
+                    self.routed_calls._generate_many = own
                     self.routed_calls.scope = hashlib.sha256((part.context or "").encode()).hexdigest()
-                    part.generate = self.routed_calls  # type: ignore[method-assign]
+                    part.generate_many = self.routed_calls.many  # type: ignore[method-assign]
                 s0 = self.routed_calls.seconds
                 clues = engine.expand(query)
                 spent = read_s + self.routed_calls.seconds - s0

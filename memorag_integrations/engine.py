@@ -201,13 +201,10 @@ class MemoRAG:
         return None if memory is None else await self._aclues(*checked, memory)
 
     def _clues(self, task: Task, query: str, prompts: PromptSet, memory: Memory) -> Clues | None:
-        outputs = [memory.generate(instruction, n) for instruction, n in self._memory_calls(task, query, prompts)]
-        return task.clues(outputs, query)
+        return task.clues(memory.generate_many(self._memory_calls(task, query, prompts)), query)
 
     async def _aclues(self, task: Task, query: str, prompts: PromptSet, memory: Memory) -> Clues | None:
-        calls = self._memory_calls(task, query, prompts)
-        outputs = await asyncio.gather(*(memory.agenerate(instruction, n) for instruction, n in calls))
-        return task.clues(list(outputs), query)
+        return task.clues(await memory.agenerate_many(self._memory_calls(task, query, prompts)), query)
 
     # -- filters -------------------------------------------------------------------------------------
     def select(self, doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> list[Document] | None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from memorag_integrations.errors import GenerationError, IncompatibleStoreError, InvalidInputError, require
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
+from memorag_integrations.llm.llamacpp_parallel import allow_sequences, cells_needed, decode_parallel
 from memorag_integrations.models import resolve_lm
 
 logger = logging.getLogger(__name__)
@@ -48,13 +49,15 @@ class LlamaCppGenerator(TextGenerator):
     ``n_gpu_layers``: layers offloaded to a GPU when llama.cpp was built with one (-1: all); 0 on a
     CPU build. ``flash_attn``: default on, which on llama.cpp lowers the KV memory and speeds up
     long prompts on CPUs and GPUs alike. ``n_ctx``: the context size, default the model's
-    training window capped at 8192 tokens (the KV cache is allocated up front).
+    training window capped at 8192 tokens (the KV cache is allocated up front). ``sequences``:
+    prompts decoded at once by :meth:`generate_batch` and :meth:`continue_parallel`, in that one
+    cache (1: one at a time).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, n_ctx: int | None = None,
                  n_threads: int | None = None, n_gpu_layers: int | None = None, flash_attn: bool = True,
-                 n_batch: int = 512, repetition_penalty: float = 1.1, verbose: bool = False,
-                 llama_kwargs: dict | None = None) -> None:
+                 n_batch: int = 512, repetition_penalty: float = 1.1, sequences: int = 4,
+                 verbose: bool = False, llama_kwargs: dict | None = None) -> None:
         llama_cpp = require("llama_cpp", "llamacpp", "LlamaCppGenerator")
         identity, location, gguf_file = resolve_lm(model)
         if gguf_file is None:
@@ -74,6 +77,11 @@ class LlamaCppGenerator(TextGenerator):
         if n_ctx is None and train_ctx and train_ctx < self.llm.n_ctx():  # never beyond what it was trained on
             logger.info("model trained on %d tokens; the context is cut to that", train_ctx)
         self.context_window = min(self.llm.n_ctx(), train_ctx or self.llm.n_ctx())
+        if sequences < 1:
+            raise InvalidInputError(f"sequences must be at least 1, got {sequences}")
+        self.sequences = sequences
+        if sequences > 1:
+            allow_sequences(self.llm, sequences)
         self.repetition_penalty = repetition_penalty
         self.lock = threading.RLock()
         self._prefix_owner: object | None = None  # whose prefix the KV cache holds now
@@ -129,6 +137,43 @@ class LlamaCppGenerator(TextGenerator):
         tokens = self.tokenize(self.render(prompt))
         with self.lock:
             return "".join(self.continue_from(0, tokens, max_new_tokens, temperature=temperature, stop=stop)).strip()
+
+    def generate_batch(self, prompts: Sequence[Prompt], max_new_tokens: int = 256) -> list[str]:
+        """Greedy completions of ``prompts``, decoded :attr:`sequences` at a time in one cache (what
+        :meth:`generate` gives each, read and decoded together)."""
+        tokens = [self.tokenize(self.render(p)) for p in prompts]
+        with self.lock:
+            self._prefix_owner = None  # the cache is used from its start
+            return self._decode_groups(0, tokens, [max_new_tokens] * len(tokens))
+
+    def continue_parallel(self, keep: int, suffixes: Sequence[Sequence[int]],
+                          max_new_tokens: Sequence[int]) -> list[str]:
+        """:meth:`continue_from` for several suffixes at once: each reads its tokens after the first
+        ``keep`` positions of the cache (a prefix they share, never written) and they decode together.
+        The caller holds :attr:`lock`."""
+        return self._decode_groups(keep, [list(s) for s in suffixes], list(max_new_tokens))
+
+    def _decode_groups(self, keep: int, prompts: list[list[int]], max_new: list[int]) -> list[str]:
+        """Decode ``prompts`` in groups that fit the cache beside ``keep`` kept positions."""
+        room = self.llm.n_ctx() - keep
+        for p, m in zip(prompts, max_new):
+            if len(p) + m > room:
+                raise InvalidInputError(f"{keep + len(p)} prompt tokens + {m} new ones exceed the llama.cpp context "
+                                        f"of {self.llm.n_ctx()}; pass a larger n_ctx or use a smaller memory budget")
+        groups: list[list[int]] = []
+        for i in range(len(prompts)):
+            grown = groups[-1] + [i] if groups else []
+            if grown and len(grown) <= self.sequences and cells_needed(
+                    [prompts[j] for j in grown], [max_new[j] for j in grown]) <= room:
+                groups[-1] = grown
+            else:
+                groups.append([i])
+        outputs: list[str] = []
+        for group in groups:
+            tokens = decode_parallel(self.llm, [prompts[j] for j in group], [max_new[j] for j in group],
+                                     keep=keep, penalty=self.repetition_penalty)
+            outputs.extend(self.llm.detokenize(t).decode("utf-8", "replace").strip() for t in tokens)
+        return outputs
 
     def stream(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
                stop: Sequence[str] | None = None) -> Iterator[str]:

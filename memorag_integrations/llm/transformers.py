@@ -222,12 +222,14 @@ class TransformersGenerator(TextGenerator):
         forward = inspect.signature(self.model.forward).parameters
         return {"cache" if "cache" in forward else "past_key_values": cache}
 
-    def _cache_from(self, prefix: KVPrefix):
+    def _cache_from(self, prefix: KVPrefix, batch: int = 1):
         from transformers import DynamicCache
 
         # DynamicCache grows by torch.cat, which allocates new tensors, so the prefix tensors are
-        # shared safely between queries and threads.
-        return DynamicCache(ddp_cache_data=list(zip(prefix.keys, prefix.values)), config=self.model.config)
+        # shared safely between queries and threads (a batch expands them as views, not copies).
+        layers = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
+                  for k, v in zip(prefix.keys, prefix.values)]
+        return DynamicCache(ddp_cache_data=layers, config=self.model.config)
 
     @torch.inference_mode()
     def generate_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256, *,
@@ -239,6 +241,29 @@ class TransformersGenerator(TextGenerator):
             **self.generation_kwargs(max_new_tokens, temperature),
         )
         return self.decode(out[0, ids.shape[1]:])
+
+    @torch.inference_mode()
+    def generate_many_from_prefix(self, prefix: KVPrefix, suffixes: Sequence[str],
+                                  max_new_tokens: Sequence[int]) -> list[str]:
+        """:meth:`generate_from_prefix` (greedy) for several suffixes in one batch over the shared
+        prefix. Shorter suffixes are padded where they meet the prefix, under a zero attention mask
+        (positions follow the mask, so each suffix sits where it would alone); the padding token is
+        the prefix's first one, which every row holds already, so the repetition penalty, which
+        counts the tokens of the whole row, is unchanged."""
+        encoded = [self.encode(s)[0] for s in suffixes]
+        width = max(len(e) for e in encoded)
+        pad = prefix.input_ids[0, :1]
+        rows, masks = [], []
+        for e in encoded:
+            gap = width - len(e)
+            rows.append(torch.cat([prefix.input_ids[0], pad.expand(gap), e]))
+            masks.append(torch.cat([torch.ones(prefix.length, dtype=torch.long), torch.zeros(gap, dtype=torch.long),
+                                    torch.ones(len(e), dtype=torch.long)]))
+        ids, mask = torch.stack(rows), torch.stack(masks).to(self.device)
+        out = self.model.generate(input_ids=ids, attention_mask=mask,
+                                  **self._cache_kwarg(self._cache_from(prefix, batch=len(suffixes))),
+                                  **self.generation_kwargs(max(max_new_tokens), 0.0))
+        return [self.decode(row[ids.shape[1]:][:n]) for row, n in zip(out, max_new_tokens)]
 
     def stream_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256) -> Iterator[str]:
         ids = torch.cat([prefix.input_ids, self.encode(suffix)], dim=1)

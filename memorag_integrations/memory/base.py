@@ -161,6 +161,16 @@ class Memory(ABC):
     def generate(self, instruction: str, max_new_tokens: int = 256) -> str:
         """Answer ``instruction`` from the memory."""
 
+    def generate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
+        """Answers to several ``(instruction, max_new_tokens)`` calls from the memory, as
+        :meth:`generate` gives each. A local kind decodes them together after its one read prefix
+        (one pass per step for all of them); this default makes the calls one after another."""
+        return [self.generate(instruction, n) for instruction, n in calls]
+
+    async def agenerate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
+        """Async :meth:`generate_many`: the calls run concurrently (a server batches them)."""
+        return list(await asyncio.gather(*(self.agenerate(instruction, n) for instruction, n in calls)))
+
     def stream(self, instruction: str, max_new_tokens: int = 256) -> Iterator[str]:
         yield self.generate(instruction, max_new_tokens)
 

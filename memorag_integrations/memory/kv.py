@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS, MAX_MEMORY_TOKENS
@@ -64,6 +65,16 @@ class KVMemory(Memory):
 
     def stream(self, instruction: str, max_new_tokens: int = 256) -> Iterator[str]:
         yield from self.lm.stream_from_prefix(self._ready_prefix(), self._suffix(instruction), max_new_tokens)
+
+    def generate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
+        """The calls as one batch after the one memory prefix, decoded together."""
+        if len(calls) < 2:
+            return super().generate_many(calls)
+        return self.lm.generate_many_from_prefix(self._ready_prefix(), [self._suffix(i) for i, _ in calls],
+                                                 [n for _, n in calls])
+
+    async def agenerate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
+        return await asyncio.to_thread(self.generate_many, calls)
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         _, meta = super().state()

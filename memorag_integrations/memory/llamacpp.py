@@ -10,9 +10,10 @@ ids, as uint8/int32 tensors in safetensors; not the logits buffer, and no pickle
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,10 @@ class LlamaCppKVMemory(Memory):
 
     def __init__(self, model: LlamaCppGenerator | str | os.PathLike | None = None, *,
                  max_memory_tokens: int = MAX_MEMORY_TOKENS, gist_chunk_tokens: int = GIST_CHUNK_TOKENS,
-                 gist_tokens: int = GIST_TOKENS, batch_size: int = 1, **generator_options: Any) -> None:
+                 gist_tokens: int = GIST_TOKENS, batch_size: int | None = None, **generator_options: Any) -> None:
         generator = model if isinstance(model, LlamaCppGenerator) else LlamaCppGenerator(model, **generator_options)
+        # Sections gisted per batch: as many as the context decodes at once.
+        batch_size = batch_size or generator.sequences
         super().__init__(generator, max_memory_tokens=max_memory_tokens, gist_chunk_tokens=gist_chunk_tokens,
                          gist_tokens=gist_tokens, batch_size=batch_size)
         self.lm: LlamaCppGenerator = generator
@@ -86,6 +89,20 @@ class LlamaCppKVMemory(Memory):
         self._require_ready()
         suffix = self._suffix_tokens(instruction)
         return self.lm.locked_stream(lambda: self._answer(suffix, max_new_tokens))
+
+    def generate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
+        """The calls as parallel sequences after the one memory prefix, decoded together."""
+        self._require_ready()
+        if len(calls) < 2 or self.lm.sequences < 2:
+            return super().generate_many(calls)
+        assert self._tokens is not None
+        suffixes = [self._suffix_tokens(instruction) for instruction, _ in calls]
+        with self.lm.lock:
+            self.lm.restore_prefix(self, self._tokens, self._kv)
+            return self.lm.continue_parallel(len(self._tokens), suffixes, [n for _, n in calls])
+
+    async def agenerate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
+        return await asyncio.to_thread(self.generate_many, calls)
 
     # -- saving --------------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:

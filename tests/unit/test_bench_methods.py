@@ -118,3 +118,24 @@ def test_ablation_variants_share_one_expansion_and_differ_only_in_steps(engine):
     assert len(memory_calls) == 3
     assert outcomes["memorag_plain"].queries == outcomes["memorag_grounded"].queries == outcomes["memorag"].queries
     assert outcomes["dense_feedback"].queries == [] and outcomes["dense_feedback"].model_calls == 0
+
+
+def test_recorded_calls_run_only_the_new_ones_together_and_replay_from_disk(tmp_path):
+    from benchmarks.methods import RecordedCalls
+
+    batches: list[list[tuple[str, int]]] = []
+
+    def generate_many(calls):
+        batches.append(list(calls))
+        return [f"{instruction}/{n}" for instruction, n in calls]
+
+    path = tmp_path / "calls.json"
+    recorded = RecordedCalls(generate_many, path)
+    assert recorded("a", 8) == "a/8"
+    assert recorded.many([("a", 8), ("b", 8), ("c", 4)]) == ["a/8", "b/8", "c/4"]
+    assert batches == [[("a", 8)], [("b", 8), ("c", 4)]]  # the recorded call is not made again
+    measured = sum(call["seconds"] for call in recorded.calls.values())
+    replay = RecordedCalls(lambda calls: pytest.fail("a recorded call was made again"), path)
+    assert replay.many([("c", 4), ("a", 8)]) == ["c/4", "a/8"]
+    assert replay("b", 8) == "b/8"
+    assert replay.seconds == pytest.approx(measured, abs=1e-6)  # replayed calls are charged what they cost

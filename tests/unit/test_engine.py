@@ -38,6 +38,28 @@ def test_expand_parses_clues_and_surrogate_questions(engine):
     assert make_engine(use_draft=True).memorize(TEXT).expand("When?").draft == "draft: 1969"
 
 
+def test_the_memory_calls_of_a_query_are_one_request(engine, monkeypatch):
+    """Clue spans, surrogate questions (and the draft) go to the memory together, so a local
+    memory decodes them at once; sync and async alike."""
+    import asyncio
+
+    requests: list[list[str]] = []
+    original = engine.memory.generate_many
+    monkeypatch.setattr(engine.memory, "generate_many",
+                        lambda calls: (requests.append([i for i, _ in calls]), original(calls))[1])
+    async_original = engine.memory.agenerate_many
+
+    async def recorded(calls):
+        requests.append([i for i, _ in calls])
+        return await async_original(calls)
+
+    monkeypatch.setattr(engine.memory, "agenerate_many", recorded)
+    engine.use_draft = True
+    sync, later = engine.expand("When was the launch?"), asyncio.run(engine.aexpand("When was the launch?"))
+    assert sync == later and sync.draft == "draft: 1969"
+    assert len(requests) == 2 and all(len(r) == 3 for r in requests)
+
+
 def test_retrieve_records_scores_spans_and_matching_queries(engine):
     evidence = engine.retrieve("When was the launch?", k=3)
     assert 1 <= len(evidence) <= 3

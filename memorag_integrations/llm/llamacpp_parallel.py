@@ -1,0 +1,160 @@
+"""Several sequences decoded at once in one llama.cpp context.
+
+A llama.cpp forward pass costs about the same for one token as for a handful, so greedy decoding of
+several prompts is done step by step together: one ``llama_decode`` per step reads the next token of
+every sequence. The sequences live in one unified KV cache and may start from a shared prefix (the
+memory, or an instruction every prompt begins with), which is read once and shared by reference.
+
+Decoding is greedy with llama.cpp's repetition penalty (over the last :data:`PENALTY_LAST_N` generated
+tokens, as ``Llama.generate`` applies it), so a sequence decoded here gives the tokens it would give
+alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+
+import numpy as np
+
+from memorag_integrations.errors import GenerationError
+
+#: Generated tokens the repetition penalty looks back over (llama-cpp-python's ``last_n_tokens_size``).
+PENALTY_LAST_N = 64
+
+
+def allow_sequences(llm, n_seq: int) -> None:
+    """Re-create the context of ``llm`` (a ``llama_cpp.Llama``) so that it holds up to ``n_seq``
+    sequences in one KV cache of the same size (unified: any sequence may use any cell, so sequence
+    0 alone can still fill the whole context). Nothing has been read yet, so nothing is lost."""
+    from llama_cpp import _internals
+
+    params = llm.context_params
+    params.n_seq_max = n_seq
+    params.kv_unified = True
+    context = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
+    old, llm._ctx = llm._ctx, context
+    old.close()
+
+
+def max_sequences(llm) -> int:
+    import llama_cpp
+
+    return int(llama_cpp.llama_n_seq_max(llm.ctx))
+
+
+def decode_parallel(llm, prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int], *, keep: int = 0,
+                    penalty: float = 1.0) -> list[list[int]]:
+    """Greedy continuations of ``prompts``, each read after the first ``keep`` positions of sequence 0
+    (kept, and shared by every prompt); returns the generated token ids of each, end token excluded.
+
+    Afterwards the cache holds sequence 0's first ``keep`` positions and nothing else, as
+    ``Llama.n_tokens = keep`` says. The caller holds the context's lock and checks the sizes
+    (:func:`cells_needed`).
+    """
+    import llama_cpp
+
+    n = len(prompts)
+    if n == 0:
+        return []
+    if any(len(p) == 0 for p in prompts):
+        raise GenerationError("nothing to generate from: a prompt is empty")
+    if n > max_sequences(llm):
+        raise GenerationError(f"{n} sequences at once, but this llama.cpp context holds {max_sequences(llm)}")
+    memory = llm._ctx.memory
+    _forget_after(llm, keep, n)
+    # The prompts' common start (the chat template and the instruction, for gist prompts) is read
+    # once in sequence 0 and shared; each prompt keeps at least its last token to read, for logits.
+    common = _common_prefix(prompts) if n > 1 else 0
+    common = min(common, min(len(p) for p in prompts) - 1)
+    batch = llama_cpp.llama_batch_init(max(llm.n_batch, n), 0, 1)
+    try:
+        if common:
+            _read(llm, batch, [(0, prompts[0][:common], keep)], want_logits=False)
+        for s in range(1, n):
+            llama_cpp.llama_memory_seq_cp(memory, 0, s, -1, -1)
+        logits = _read(llm, batch, [(s, p[common:], keep + common) for s, p in enumerate(prompts)],
+                       want_logits=True)
+        generated: list[list[int]] = [[] for _ in prompts]
+        position = [keep + len(p) for p in prompts]
+        active = list(range(n))
+        while True:
+            step = []
+            for s in active:
+                token = _pick(logits[s], generated[s][-PENALTY_LAST_N:], penalty)
+                if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                    continue
+                generated[s].append(token)
+                if len(generated[s]) < max_new_tokens[s]:
+                    step.append(s)
+            active = step
+            if not active:
+                break
+            logits = _read(llm, batch, [(s, [generated[s][-1]], position[s]) for s in active], want_logits=True)
+            for s in active:
+                position[s] += 1
+        return generated
+    finally:
+        llama_cpp.llama_batch_free(batch)
+        _forget_after(llm, keep, n)
+        llm.n_tokens = keep
+
+
+def cells_needed(prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int]) -> int:
+    """KV cells a :func:`decode_parallel` call takes beyond its kept prefix (the shared start counted once)."""
+    common = _common_prefix(prompts) if len(prompts) > 1 else 0
+    return common + sum(len(p) - common + m for p, m in zip(prompts, max_new_tokens))
+
+
+def _forget_after(llm, keep: int, n_seq: int) -> None:
+    import llama_cpp
+
+    memory = llm._ctx.memory
+    llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1)
+    for s in range(1, max(n_seq, 1)):
+        llama_cpp.llama_memory_seq_rm(memory, s, -1, -1)
+
+
+def _read(llm, batch, pieces: list[tuple[int, Sequence[int], int]], *, want_logits: bool) -> dict[int, np.ndarray]:
+    """Read ``(sequence, tokens, first position)`` pieces in as few ``llama_decode`` calls as the
+    context's batch allows; returns the logits after each piece's last token (when ``want_logits``)."""
+    import llama_cpp
+
+    n_vocab = int(llama_cpp.llama_vocab_n_tokens(llm._model.vocab))
+    queue = [(s, pos + i, t, i == len(toks) - 1) for s, toks, pos in pieces for i, t in enumerate(toks)]
+    out: dict[int, np.ndarray] = {}
+    for begin in range(0, len(queue), llm.n_batch):
+        part = queue[begin:begin + llm.n_batch]
+        batch.n_tokens = len(part)
+        last_of: dict[int, int] = {}
+        for i, (s, pos, token, last) in enumerate(part):
+            batch.token[i], batch.pos[i] = token, pos
+            batch.n_seq_id[i], batch.seq_id[i][0] = 1, s
+            batch.logits[i] = bool(want_logits and last)
+            if want_logits and last:
+                last_of[s] = i
+        code = llama_cpp.llama_decode(llm.ctx, batch)
+        if code != 0:
+            raise GenerationError(f"llama.cpp could not decode {len(part)} tokens of {len(pieces)} sequences "
+                                  f"(code {code}: the context is too small for them; pass a larger n_ctx)")
+        for s, i in last_of.items():
+            pointer = ctypes.cast(llama_cpp.llama_get_logits_ith(llm.ctx, i), ctypes.POINTER(ctypes.c_float))
+            out[s] = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).copy()
+    return out
+
+
+def _pick(logits: np.ndarray, recent: list[int], penalty: float) -> int:
+    """The greedy token after llama.cpp's repetition penalty on ``recent`` tokens."""
+    if penalty != 1.0 and recent:
+        seen = np.unique(np.asarray(recent, dtype=np.int64))
+        values = logits[seen]
+        logits[seen] = np.where(values > 0, values / penalty, values * penalty)
+    return int(np.argmax(logits))
+
+
+def _common_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    first, n = prompts[0], min(len(p) for p in prompts)
+    for i in range(n):
+        if any(p[i] != first[i] for p in prompts[1:]):
+            return i
+    return n
