@@ -1,8 +1,8 @@
-"""The KV cache saved in half precision: its size on disk against the model's own type, and whether
-the memory, loaded back, writes the same clues and retrieves the same evidence.
+"""The KV cache saved in half precision or 8 bits: its size on disk against the model's own type, and
+whether the memory, loaded back, writes the same clues and retrieves the same evidence.
 
 Memorizes part of the Python Language Reference verbatim (about 3.8k tokens, no gisting) with the
-embedded SmolLM2, saves it as it is and with ``kv_dtype`` float16 and bfloat16, loads each and asks
+embedded SmolLM2, saves it as it is and with each ``kv_dtype`` (float16, bfloat16, int8), loads each and asks
 the same questions. Prints the figures and writes benchmarks/results/kv-dtype.{json,md}.
 
     python -m benchmarks.kv_dtype
@@ -17,6 +17,7 @@ from pathlib import Path
 import pydoc_data.topics
 
 from memorag_integrations import Document, MemoRAG
+from memorag_integrations.kvcodec import KV_DTYPES
 from memorag_integrations.memory.kv import KVMemory
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -36,7 +37,7 @@ def main() -> dict:
     rows = [{"kv_dtype": str(engine.memory.lm.model.dtype).removeprefix("torch."),
              "bytes": (reference / "memory.safetensors").stat().st_size, "same_clues": len(QUESTIONS),
              "same_evidence": len(QUESTIONS)}]
-    for dtype in ("float16", "bfloat16"):
+    for dtype in KV_DTYPES:
         folder = engine.save(root / dtype, kv_dtype=dtype)
         loaded = MemoRAG.load(folder, progress=False, clue_tokens=48)
         clues = {q: loaded.clues(q) for q in QUESTIONS}

@@ -106,21 +106,44 @@ def _is_number(text: str) -> bool:
 def speed_table(result: dict[str, Any]) -> str:
     # A row that found the gists of a shorter document in its cache reads only the rest: its
     # throughput is that of the new text.
-    lines = ["| backend | doc tokens | gists cached | memorize s | memorize tok/s (new text) | load s | "
-             "folder KB / 1k tok | p50 expand | p50 retrieve | p50 generate | p50 total | p95 total | "
-             "uncached p50 total | uncached / cached | peak RSS MB |",
-             "| --- | " + " | ".join("---:" for _ in range(14)) + " |"]
+    lines = ["| backend | doc tokens | gists cached | prefill tok/s | memorize s | memorize tok/s (new text) | "
+             "share of prefill | load s | folder KB / 1k tok | p50 expand | p50 retrieve | p50 generate | "
+             "p50 total | p95 total | first answer token p50 | uncached p50 total | uncached / cached | "
+             "memory call first token: cached / re-read (ratio) | peak RSS MB |",
+             "| --- | " + " | ".join("---:" for _ in range(18)) + " |"]
     for row in result["runs"]:
         p50, p95 = row["latency_p50_s"], row["latency_p95_s"]
         uncached = row.get("uncached_p50_s", {}).get("total")
         ratio = f"{uncached / p50['total']:.1f}×" if uncached and p50.get("total") else "–"
+        first = row.get("memory_first_token_s")
+        reuse = (f"{first['cached']:.2f} / {first['reread']:.2f} s ({first['reuse_ratio']:.0f}×, "
+                 f"{first['memory_tokens']} tok)" if first else "–")
         lines.append(
-            f"| {row['backend']} | {row['document_tokens']} | {row.get('gists_cached', 0)} | {row['memorize_s']:.0f} "
-            f"| {row['memorize_tokens_per_s']:.0f} | {row['load_s']:.2f} "
-            f"| {row['folder_kb_per_1k_tokens']:.0f} | {p50['expand']:.2f} | {p50['retrieve']:.3f} | "
-            f"{p50['generate']:.2f} | {p50['total']:.2f} | {p95['total']:.2f} | "
-            f"{uncached if uncached is None else f'{uncached:.2f}'} | {ratio} | {row['peak_rss_mb']:.0f} |")
+            f"| {row['backend']} | {row['document_tokens']} | {row.get('gists_cached', 0)} "
+            f"| {_fmt(row.get('prefill_tokens_per_s'), '.0f')} | {row['memorize_s']:.0f} "
+            f"| {row['memorize_tokens_per_s']:.0f} | {_fmt(row.get('memorize_share_of_prefill'), '.0%')} "
+            f"| {row['load_s']:.2f} | {row['folder_kb_per_1k_tokens']:.0f} | {p50['expand']:.2f} "
+            f"| {p50['retrieve']:.3f} | {p50['generate']:.2f} | {p50['total']:.2f} | {p95['total']:.2f} "
+            f"| {_fmt(row.get('first_answer_token_p50_s'), '.2f')} "
+            f"| {uncached if uncached is None else f'{uncached:.2f}'} | {ratio} | {reuse} | {row['peak_rss_mb']:.0f} |")
+    gains = [row for row in result["runs"] if row.get("parallel")]
+    if gains:
+        lines += ["", "Decoding together (seconds):", "",
+                  "| backend | 4 gist sections one at a time | in one batch | speed-up | a query's memory calls one "
+                  "at a time (p50) | in one request (p50) | speed-up |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for row in gains:
+            g = row["parallel"]
+            lines.append(
+                f"| {row['backend']} | {g['gist_4_sections_alone_s']:.1f} | {g['gist_4_sections_batched_s']:.1f} "
+                f"| {g['gist_4_sections_alone_s'] / g['gist_4_sections_batched_s']:.2f}× "
+                f"| {g['expand_calls_alone_p50_s']:.2f} | {g['expand_one_call_p50_s']:.2f} "
+                f"| {g['expand_calls_alone_p50_s'] / g['expand_one_call_p50_s']:.2f}× |")
     return "\n".join(lines)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
 
 
 def plot_recall(result: dict[str, Any], path: Path, title: str) -> bool:

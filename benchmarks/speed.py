@@ -1,5 +1,8 @@
-"""Speed and size: memorize throughput, cached query latency (expand / retrieve / generate), the same
-query with the memory re-read instead of cached, saved size, load time and peak RSS, per backend.
+"""Speed and size: the model's raw prefill throughput and memorizing's share of it, cached query
+latency (expand / retrieve / generate) and time to the first answer token, the same query with the
+memory re-read instead of cached, one memory call's first token cached against re-read, what
+decoding together saves (gisting four sections in one batch; a query's memory calls in one
+request), saved size, load time and peak RSS, per backend.
 
 The document is the hotpot100 corpus pooled into one text and cut to about 10k / 30k / 90k tokens
 (quick: 10k only). Each backend reads them as a corpus that grows: the 10k document with an empty,
@@ -91,6 +94,67 @@ def backends() -> list[tuple[str, Any, Any]]:
     return found
 
 
+def prefill_rate(generator, text: str, n_tokens: int = 1536) -> float:
+    """The model's raw reading speed in tokens/s: one prompt of a gist section's size read with no
+    output (the best of two reads). Memorizing cannot beat it; its share of it holds across machines."""
+    piece = cut_to_tokens(text, generator, n_tokens)
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        if hasattr(generator, "prefill"):  # transformers
+            generator.prefill(piece)
+        else:  # llama.cpp
+            with generator.lock:
+                generator.read_prefix(generator.tokenize(piece), owner=None)
+        times.append(time.perf_counter() - t0)
+    return generator.count_tokens(piece) / min(times)
+
+
+def first_piece_s(pieces) -> float:
+    """Seconds until an iterator of text yields its first piece (the rest is drained)."""
+    t0 = time.perf_counter()
+    first = None
+    for _ in pieces:
+        if first is None:
+            first = time.perf_counter() - t0
+    return first if first is not None else time.perf_counter() - t0
+
+
+def parallel_gains(generator, engine, text: str, queries: list[str]) -> dict[str, Any]:
+    """What decoding together saves: four gist sections one at a time against one batch, and a
+    query's memory calls one at a time against one request (medians over ``queries``)."""
+    from memorag_integrations.prompts import ENGLISH
+    from memorag_integrations.tasks import get_task
+
+    size = engine.memory.compressor.chunk_tokens
+    start, sections = 0, []
+    for _ in range(4):
+        piece = cut_to_tokens(text[start:], generator, size)
+        sections.append(ENGLISH.gist.format(text=piece))
+        start += len(piece)
+    n = engine.memory.compressor.gist_tokens
+    t0 = time.perf_counter()
+    for prompt in sections:
+        generator.generate(prompt, n)
+    alone = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    generator.generate_batch(sections, n)
+    together = time.perf_counter() - t0
+    memory, one_by_one, one_call = engine.memory, [], []
+    for q in queries:
+        calls = engine._memory_calls(get_task("memorag"), q, memory.prompts)
+        t0 = time.perf_counter()
+        for instruction, budget in calls:
+            memory.generate(instruction, budget)
+        one_by_one.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        memory.generate_many(calls)
+        one_call.append(time.perf_counter() - t0)
+    return {"gist_4_sections_alone_s": round(alone, 2), "gist_4_sections_batched_s": round(together, 2),
+            "expand_calls_alone_p50_s": round(statistics.median(one_by_one), 2),
+            "expand_one_call_p50_s": round(statistics.median(one_call), 2)}
+
+
 def latencies(engine, queries: list[str]) -> tuple[dict[str, float], dict[str, float]]:
     runs = [engine.answer(q).timings for q in queries]
     stages = {s: [r.get(s, 0.0) for r in runs] for s in ("expand", "retrieve", "generate", "total")}
@@ -99,11 +163,13 @@ def latencies(engine, queries: list[str]) -> tuple[dict[str, float], dict[str, f
 
 
 def measure(name: str, generator, new_memory, text: str, queries: list[str], work: Path, *,
-            gists: Path | None = None, read_tokens: int = 0, new_tokens: int = 48) -> dict[str, Any]:
+            gists: Path | None = None, read_tokens: int = 0, new_tokens: int = 48,
+            gains: bool = False) -> dict[str, Any]:
     """Every speed and size figure of one backend on one document; ``new_tokens`` caps each clue
     and answer. ``gists`` is the gist cache to memorize with (default: a new, empty one in
     ``work``); when it holds the gists of a prefix of ``text`` that has ``read_tokens`` tokens, only
-    the rest is read and the throughput counts only that."""
+    the rest is read and the throughput counts only that. ``gains``: also measure what decoding
+    together saves (:func:`parallel_gains`)."""
     from memorag_integrations import MemoRAG
     from memorag_integrations.memory.gist import GistCache
     from memorag_integrations.memory.prompt import PromptMemory
@@ -117,6 +183,7 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     engine = MemoRAG(memory, retriever, generator, progress=False, clue_tokens=new_tokens,
                      answer_tokens=new_tokens)
     tokens = generator.count_tokens(text)
+    prefill = prefill_rate(generator, text)
     t0 = time.perf_counter()
     engine.memorize(text)
     memorize_s = time.perf_counter() - t0
@@ -132,10 +199,13 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
            "gists_cached": cached, "memorize_new_tokens": tokens - read_tokens,
            "memorize_s": round(memorize_s, 1),
            "memorize_tokens_per_s": round((tokens - read_tokens) / memorize_s, 1),
+           "prefill_tokens_per_s": round(prefill, 1),
+           "memorize_share_of_prefill": round((tokens - read_tokens) / memorize_s / prefill, 3),
            "saved_folder_mb": round(folder_size(folder) / 1e6, 2),
            "folder_kb_per_1k_tokens": round(folder_size(folder) / 1e3 / (tokens / 1e3), 1),
            "saved_files_mb": {p.name: round(p.stat().st_size / 1e6, 3) for p in sorted(folder.iterdir())},
            "load_s": round(load_s, 3), "queries": len(queries), "latency_p50_s": p50, "latency_p95_s": p95}
+    row["first_answer_token_p50_s"] = round(statistics.median(first_piece_s(engine.stream(q)) for q in queries), 3)
     if not isinstance(engine.memory, PromptMemory):
         # The same queries with no cached memory: the memory text is sent (and read) on every call.
         rereading = PromptMemory(generator, max_memory_tokens=engine.memory.max_memory_tokens)
@@ -143,6 +213,15 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
         uncached = MemoRAG(rereading, engine.retriever, generator, progress=False, clue_tokens=new_tokens,
                            answer_tokens=new_tokens)
         row["uncached_p50_s"], row["uncached_p95_s"] = latencies(uncached, queries)
+        # One memory call's first token: continuing the cached memory against reading it again.
+        instruction = engine.memory.prompts.memory_answer.format(query=queries[0])
+        cached_s = first_piece_s(engine.memory.stream(instruction, 1))
+        reread_s = first_piece_s(rereading.stream(instruction, 1))
+        row["memory_first_token_s"] = {"cached": round(cached_s, 3), "reread": round(reread_s, 3),
+                                       "memory_tokens": engine.memory.prefix_tokens,
+                                       "reuse_ratio": round(reread_s / cached_s, 1)}
+    if gains:
+        row["parallel"] = parallel_gains(generator, engine, text, queries)
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     logger.info("speed %s", row)
     return row
@@ -151,7 +230,7 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
 def run(*, quick: bool, data: Path) -> dict[str, Any]:
     hotpot = datasets.load_hotpot(data, "dev")
     text = hotpot.documents[0].text
-    queries = [q.question for q in hotpot.questions[:2]]
+    queries = [q.question for q in hotpot.questions[:3]]
     rows, documents = [], {}
     for name, generator, new_memory in backends():
         with tempfile.TemporaryDirectory(prefix="memorag-speed-gists-") as gists:
@@ -161,7 +240,7 @@ def run(*, quick: bool, data: Path) -> dict[str, Any]:
                     documents[size] = cut_to_tokens(text, generator, size)
                 with tempfile.TemporaryDirectory(prefix="memorag-speed-") as tmp:
                     row = measure(name, generator, new_memory, documents[size], queries, Path(tmp),
-                                  gists=Path(gists), read_tokens=read_tokens)
+                                  gists=Path(gists), read_tokens=read_tokens, gains=read_tokens == 0)
                 rows.append(row)
                 read_tokens = row["document_tokens"]
             logger.info("%d new gists shared with the user's gist cache", share_gists(Path(gists)))

@@ -18,6 +18,10 @@ MAX_MEMORY_TOKENS = 4096
 #: Sections of that many tokens are condensed into gists of at most ``GIST_TOKENS``.
 GIST_CHUNK_TOKENS = 1536
 GIST_TOKENS = 64
+#: How a saved KV cache is stored (see memorag_integrations.kvcodec): half precision gave the same
+#: clues and evidence as float32 for every question of ``python -m benchmarks.kv_dtype``; 8 bits
+#: (a quarter of the bytes) the same evidence, but not always the same clues.
+KV_DTYPE = "float16"
 #: Tokens of the model's window kept free of memory for the instruction and the answer.
 ANSWER_RESERVE = 1024
 

@@ -15,6 +15,7 @@ from memorag_integrations import defaults
 from memorag_integrations.documents import as_documents
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          NotMemorizedError, QueryTooLongError)
+from memorag_integrations.kvcodec import KV_DTYPES
 from memorag_integrations.filters import DocumentFilter, Where
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
@@ -25,7 +26,7 @@ from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
-from memorag_integrations.store import (KV_DTYPES, check_chunks, check_same, check_writable, corpus_manifest,
+from memorag_integrations.store import (check_chunks, check_same, check_writable, corpus_manifest,
                                         loadable_model, memory_from_config, read_corpus, read_manifest,
                                         write_atomically, write_corpus)
 from memorag_integrations.tasks import TASK_NAMES, Task, get_task
@@ -465,11 +466,13 @@ class MemoRAG:
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True,
-             kv_dtype: str | None = None) -> Path:
+             kv_dtype: str | None = defaults.KV_DTYPE) -> Path:
         """Save memory, index and chunks into ``folder`` atomically (see :mod:`memorag_integrations.store`).
 
         ``include_kv=False`` leaves out a KV memory's cache (much smaller; re-read on load);
-        ``kv_dtype="float16"`` (or ``"bfloat16"``) stores it in half the bytes. An
+        ``kv_dtype`` is how its floats are stored: ``"float16"`` (the default, half of float32's
+        bytes), ``"bfloat16"``, ``"int8"`` (a quarter, with a scale per vector) or None (the model's
+        own type). An
         engine whose chunks live in an outside vector store saves its chunks without their vectors
         (that store keeps them): :meth:`load` embeds the chunks again, or an adapter's ``load``
         puts them back into a store."""

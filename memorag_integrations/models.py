@@ -167,6 +167,41 @@ def converted_gguf_dir(folder: Path, gguf_file: str) -> Path:
     return target
 
 
+#: Weight formats llama.cpp's own quantizer can rewrite a GGUF into (``LlamaCppGenerator(weights=...)``).
+GGUF_WEIGHTS = ("f16", "q8_0")
+
+
+def requantized_gguf(path: Path, weights: str) -> Path:
+    """``path`` rewritten once in ``weights`` (see :data:`GGUF_WEIGHTS`) by llama.cpp's quantizer and
+    kept beside the de-quantised copies; the key hashes the file's bytes, so a changed file is
+    rewritten again. F16 holds 4-bit weights exactly enough (a 16-bit float per value) and is read
+    faster by llama.cpp's CPU kernels than the 4-bit blocks (benchmarks/results/cpu-options.md)."""
+    import ctypes
+
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    ftypes = {"f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16, "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0}
+    target = cache_dir() / "converted" / f"{path.stem}-{file_sha256(path)[:16]}.{weights.upper()}.gguf"
+    if target.is_file():
+        return target
+    logger.info("rewriting %s in %s once; later loads use %s", path.name, weights, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".requantize-", suffix=".gguf", dir=target.parent)
+    os.close(fd)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize = ftypes[weights], True
+    try:
+        with suppress_stdout_stderr(disable=False):
+            failed = llama_cpp.llama_model_quantize(str(path).encode(), tmp.encode(), ctypes.byref(params))
+        if failed:
+            raise RuntimeError(f"llama.cpp could not rewrite {path} in {weights} (code {failed})")
+        os.replace(tmp, target)  # atomic: another process writing the same file wins or loses whole
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
+
 
 # -- hardware: every GPU path is feature-detected, never required ----------------------------------
 def package_available(name: str) -> bool:

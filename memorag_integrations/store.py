@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from memorag_integrations import kvcodec
 from memorag_integrations.atomic import check_free_space, replace_folder, tidy
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, MemoRAGError, StoreExistsError,
                                          StoreNotFoundError)
@@ -189,27 +190,19 @@ def corpus_manifest(documents: Sequence[Document], memory: Memory, index_config:
             "documents": len(documents), "content_sha256": content_hash(documents)}
 
 
-#: Half-precision types the memory's float tensors may be saved in (``save(..., kv_dtype=...)``).
-KV_DTYPES = ("float16", "bfloat16")
-
-
 def write_corpus(folder: Path, documents: Sequence[Document], memory: Memory, *, include_kv: bool = True,
                  kv_dtype: str | None = None) -> None:
     """Write the documents and the memory's state into ``folder`` (the index is the caller's).
 
     The free disk space is checked first; ``memory.json`` records which tensors were saved, so a
     reader knows the tensors file is required. ``kv_dtype`` stores the float tensors (a KV cache)
-    in half precision: half the bytes; the memory casts them back to its model's type on load."""
+    in half precision or 8 bits (see :mod:`memorag_integrations.kvcodec`)."""
     from safetensors.torch import save_file
 
     tensors, meta = memory.state()
     if not include_kv:
         tensors = {}
-    if kv_dtype is not None:
-        import torch
-
-        dtype = getattr(torch, kv_dtype)
-        tensors = {n: t.to(dtype) if t.is_floating_point() else t for n, t in tensors.items()}
+    tensors = kvcodec.encode(tensors, kv_dtype)
     text_bytes = sum(len(d.text.encode("utf-8")) for d in documents)
     # The documents, their chunks (about the same text again) and the memory's meta and tensors.
     check_free_space(folder, 3 * text_bytes + sum(t.numel() * t.element_size() for t in tensors.values()))
@@ -269,7 +262,7 @@ def _read_tensors(folder: Path, manifest: dict[str, Any], names: object) -> dict
     tensors = load_file(str(folder / MEMORY_TENSORS))
     if names is not None and sorted(tensors) != names:
         raise ValueError(f"{MEMORY_TENSORS} holds other tensors than {MEMORY_META} names")
-    return tensors
+    return kvcodec.decode(tensors)
 
 
 # -- memory kinds: the saved config -> a memory of the same kind --------------------------------------

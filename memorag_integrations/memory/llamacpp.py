@@ -122,13 +122,15 @@ class LlamaCppKVMemory(Memory):
             return
         saved, current = meta.get("llamacpp", {}), self.lm.cache_layout()
         diffs = {k: (saved.get(k), v) for k, v in current.items() if saved.get(k) != v}
-        model_diffs = {k: d for k, d in diffs.items() if k in ("model_bytes", "n_layer", "n_embd")}
+        model_diffs = {k: d for k, d in diffs.items() if k in ("n_layer", "n_embd")}
         if model_diffs:
             raise IncompatibleStoreError(
-                "the saved llama.cpp KV state was made by another model file (" +
+                "the saved llama.cpp KV state was made by another model (" +
                 "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in model_diffs.items()) +
                 "); load it with the same GGUF file or memorize again")
-        if diffs:  # a runtime setting (flash attention, KV type) changed the byte layout: read again
+        # Another file of the same model (its weights in another format) or a runtime setting (flash
+        # attention, KV type) changed the bytes: the memory's text is read again by this model.
+        if diffs:
             logger.warning("the saved KV cache has another layout (%s); reading the memory again", diffs)
             self._read()
             return

@@ -15,7 +15,7 @@ def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, ref
     text = speed.cut_to_tokens(reference_text, generator, 300)
     assert 200 <= generator.count_tokens(text) <= 300
     row = speed.measure(name, generator, new_memory, text, ["What does break do?", "What is a for loop?"], tmp_path,
-                        new_tokens=4)
+                        new_tokens=4, gains=True)
     assert row["document_tokens"] == generator.count_tokens(text) and row["memorize_tokens_per_s"] > 0
     assert {"manifest.json", "memory.safetensors", "index.faiss", "chunks.jsonl"} <= set(row["saved_files_mb"])
     assert row["folder_kb_per_1k_tokens"] > 0 and row["load_s"] > 0 and row["peak_rss_mb"] > 100
@@ -23,6 +23,13 @@ def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, ref
         assert set(row[key]) == {"expand", "retrieve", "generate", "total"}
         assert row[key]["total"] >= row[key]["expand"] > 0
     assert row["latency_p95_s"]["total"] >= row["latency_p50_s"]["total"]
+    assert row["prefill_tokens_per_s"] > 0 and row["memorize_share_of_prefill"] > 0
+    assert 0 < row["first_answer_token_p50_s"] < row["latency_p50_s"]["total"] + 5
+    first = row["memory_first_token_s"]  # continuing the read memory beats reading it again
+    assert first["memory_tokens"] > 200 and first["reread"] > first["cached"] > 0
+    assert set(row["parallel"]) == {"gist_4_sections_alone_s", "gist_4_sections_batched_s",
+                                    "expand_calls_alone_p50_s", "expand_one_call_p50_s"}
+    assert all(v > 0 for v in row["parallel"].values())
 
 
 def test_the_llamacpp_backend_keeps_its_kv_cache_and_is_timed_against_rereading(tmp_path, reference_text):

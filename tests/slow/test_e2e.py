@@ -88,14 +88,29 @@ def test_save_and_load_give_identical_answers(engine, tmp_path):
 
 
 def test_a_half_precision_cache_takes_half_the_disk_and_gives_the_same_clues(engine, tmp_path):
-    full = engine.save(tmp_path / "f32")
-    half = engine.save(tmp_path / "f16", kv_dtype="float16")
+    full = engine.save(tmp_path / "f32", kv_dtype=None)
+    half = engine.save(tmp_path / "f16")  # the default
     size = {f.name: (f / "memory.safetensors").stat().st_size for f in (full, half)}
     assert 0.49 < size["f16"] / size["f32"] < 0.51
     loaded = MemoRAG.load(half, progress=False, **FAST)
     assert loaded.memory.lm.model.dtype == engine.memory.lm.model.dtype  # cast back to the model's type
     for question in QUESTIONS:  # the stated tolerance: none; greedy clues are the same
         assert loaded.expand(question) == engine.expand(question)
+
+
+def test_an_8_bit_cache_takes_a_quarter_of_the_disk_and_finds_the_same_evidence(engine, tmp_path):
+    full = engine.save(tmp_path / "f32", kv_dtype=None)
+    small = engine.save(tmp_path / "int8", kv_dtype="int8")
+    size = {f.name: (f / "memory.safetensors").stat().st_size for f in (full, small)}
+    assert 0.25 < size["int8"] / size["f32"] < 0.28  # int8 values and a float16 scale per 64
+    loaded = MemoRAG.load(small, progress=False, **FAST)
+    cached = engine.memory._prefix
+    for ours, theirs in zip(loaded.memory._prefix.keys, cached.keys):  # within about half a step of each vector
+        step = theirs.abs().amax(dim=-1, keepdim=True) / 127
+        assert bool(((ours - theirs).abs() <= step * (0.5 + 127 * 2 ** -11) + 1e-6).all())
+    for question in QUESTIONS:  # the stated tolerance: the same evidence (clues may word a phrase differently)
+        assert ([e.char_span for e in loaded.retrieve(question)] ==
+                [e.char_span for e in engine.retrieve(question)])
 
 
 def test_many_documents_fit_without_gisting(reference_text):

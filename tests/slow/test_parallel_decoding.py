@@ -69,7 +69,6 @@ def test_sequences_read_together_agree_with_each_read_alone(cpp, gist_prompts):
         llama_cpp.llama_batch_free(batch)
         _forget_after(llm, 0, 4)
         llm.n_tokens = 0
-    assert np.array_equal(together[0], alone[0])  # the first sequence sits where it would alone
     for s in range(len(prompts)):
         assert np.abs(together[s] - alone[s]).max() < 2.0
         assert np.corrcoef(together[s], alone[s])[0, 1] > 0.999

@@ -79,11 +79,19 @@ def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
     row = {"backend": "transformers", "document_tokens": 10000, "gists_cached": 3, "memorize_s": 28.0,
            "memorize_tokens_per_s": 250.0, "load_s": 0.5,
            "folder_kb_per_1k_tokens": 900.0, "latency_p50_s": stages, "latency_p95_s": stages,
-           "uncached_p50_s": {**stages, "total": 9.15}, "peak_rss_mb": 1500.0}
-    paths = report.write({"suite": "speed", "runs": [row], "environment": ENV}, tmp_path, tag="speed")
+           "uncached_p50_s": {**stages, "total": 9.15}, "peak_rss_mb": 1500.0,
+           "prefill_tokens_per_s": 400.0, "memorize_share_of_prefill": 0.625, "first_answer_token_p50_s": 2.4,
+           "memory_first_token_s": {"cached": 0.1, "reread": 6.0, "memory_tokens": 4000, "reuse_ratio": 60.0},
+           "parallel": {"gist_4_sections_alone_s": 40.0, "gist_4_sections_batched_s": 32.0,
+                        "expand_calls_alone_p50_s": 3.0, "expand_one_call_p50_s": 2.0}}
+    old = {k: v for k, v in row.items() if k not in ("prefill_tokens_per_s", "memorize_share_of_prefill",
+                                                     "first_answer_token_p50_s", "memory_first_token_s", "parallel")}
+    paths = report.write({"suite": "speed", "runs": [row, old], "environment": ENV}, tmp_path, tag="speed")
     md = paths[1].read_text()
-    assert ("| transformers | 10000 | 3 | 28 | 250 | 0.50 | 900 | 2.00 | 0.050 | 1.00 | 3.05 | 3.05 | 9.15 | 3.0× "
-            "| 1500 |") in md
+    assert ("| transformers | 10000 | 3 | 400 | 28 | 250 | 62% | 0.50 | 900 | 2.00 | 0.050 | 1.00 | 3.05 | 3.05 "
+            "| 2.40 | 9.15 | 3.0× | 0.10 / 6.00 s (60×, 4000 tok) | 1500 |") in md
+    assert "| transformers | 10000 | 3 | – | 28 | 250 | – | 0.50 |" in md  # results saved before these figures
+    assert "| transformers | 40.0 | 32.0 | 1.25× | 3.00 | 2.00 | 1.50× |" in md
     assert paths[2].read_bytes()[:4] == b"\x89PNG"
 
 
