@@ -89,7 +89,9 @@ def backends() -> list[tuple[str, Any, Any]]:
     except ImportError:
         logger.info("llama.cpp backend not installed: transformers only")
         return found
-    cpp = LlamaCppGenerator(EMBEDDED[DEFAULT_LM].locate())
+    # By its file, so its gists are keyed apart from transformers' (they are shared into the user's
+    # cache afterwards), in the F16 rewrite the embedded default runs from.
+    cpp = LlamaCppGenerator(EMBEDDED[DEFAULT_LM].locate(), weights="f16")
     found.append(("llama.cpp", cpp, lambda: LlamaCppKVMemory(cpp)))
     return found
 
