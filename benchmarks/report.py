@@ -139,6 +139,12 @@ def speed_table(result: dict[str, Any]) -> str:
                 f"| {g['gist_4_sections_alone_s'] / g['gist_4_sections_batched_s']:.2f}× "
                 f"| {g['expand_calls_alone_p50_s']:.2f} | {g['expand_one_call_p50_s']:.2f} "
                 f"| {g['expand_calls_alone_p50_s'] / g['expand_one_call_p50_s']:.2f}× |")
+    reuse = result.get("memory_first_token", [])
+    if reuse:
+        lines += ["", "A memory call's first token with a full memory (seconds):", "",
+                  "| backend | memory tokens | cached | read again | ratio |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['backend']} | {r['memory_tokens']} | {r['cached_s']:.2f} | {r['reread_s']:.2f} "
+                  f"| {r['reuse_ratio']:.0f}× |" for r in reuse]
     return "\n".join(lines)
 
 

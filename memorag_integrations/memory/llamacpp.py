@@ -42,8 +42,10 @@ class LlamaCppKVMemory(Memory):
                  max_memory_tokens: int = MAX_MEMORY_TOKENS, gist_chunk_tokens: int = GIST_CHUNK_TOKENS,
                  gist_tokens: int = GIST_TOKENS, batch_size: int | None = None, **generator_options: Any) -> None:
         generator = model if isinstance(model, LlamaCppGenerator) else LlamaCppGenerator(model, **generator_options)
-        # Sections gisted per batch: as many as the context decodes at once.
-        batch_size = batch_size or generator.sequences
+        # Sections are gisted one at a time: read side by side in the one shared cache, each
+        # section's prompt attends over every other's cells too, which cost more than decoding them
+        # together saved (0.83x, benchmarks/results/speed-dev-quick.md).
+        batch_size = batch_size or 1
         super().__init__(generator, max_memory_tokens=max_memory_tokens, gist_chunk_tokens=gist_chunk_tokens,
                          gist_tokens=gist_tokens, batch_size=batch_size)
         self.lm: LlamaCppGenerator = generator

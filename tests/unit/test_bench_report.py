@@ -86,12 +86,15 @@ def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
                         "expand_calls_alone_p50_s": 3.0, "expand_one_call_p50_s": 2.0}}
     old = {k: v for k, v in row.items() if k not in ("prefill_tokens_per_s", "memorize_share_of_prefill",
                                                      "first_answer_token_p50_s", "memory_first_token_s", "parallel")}
-    paths = report.write({"suite": "speed", "runs": [row, old], "environment": ENV}, tmp_path, tag="speed")
+    reuse = [{"backend": "transformers", "memory_tokens": 3900, "cached_s": 0.2, "reread_s": 15.0, "reuse_ratio": 75.0}]
+    paths = report.write({"suite": "speed", "runs": [row, old], "memory_first_token": reuse, "environment": ENV},
+                         tmp_path, tag="speed")
     md = paths[1].read_text()
     assert ("| transformers | 10000 | 3 | 400 | 28 | 250 | 62% | 0.50 | 900 | 2.00 | 0.050 | 1.00 | 3.05 | 3.05 "
             "| 2.40 | 9.15 | 3.0× | 0.10 / 6.00 s (60×, 4000 tok) | 1500 |") in md
     assert "| transformers | 10000 | 3 | – | 28 | 250 | – | 0.50 |" in md  # results saved before these figures
     assert "| transformers | 40.0 | 32.0 | 1.25× | 3.00 | 2.00 | 1.50× |" in md
+    assert "| transformers | 3900 | 0.20 | 15.00 | 75× |" in md
     assert paths[2].read_bytes()[:4] == b"\x89PNG"
 
 
