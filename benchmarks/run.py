@@ -27,8 +27,9 @@ from benchmarks.methods import ABLATION_METHODS, ALL_METHODS, DEFAULT_METHODS, R
 from memorag_integrations import defaults
 
 SUITES = ("hotpot", "legal", "review", "needle", "nqopen", "speed")
-#: Suites run only when named: the hotpot pool as 975 documents (routing over many documents).
-EXTRA_SUITES = ("hotpotdocs",)
+#: Suites run only when named, for routing over many documents: the hotpot pool as 975 documents,
+#: and the 2,600 NQ-open passages memorized as one corpus (``nqopen`` searches them without a memory).
+EXTRA_SUITES = ("hotpotdocs", "nqopendocs")
 RESULTS = Path(__file__).resolve().parent / "results"
 logger = logging.getLogger("benchmarks")
 
@@ -70,13 +71,13 @@ QUICK = {"hotpot": {"limit": 4, "distractors": 40},
          "hotpotdocs": {"limit": 4, "distractors": 40, "paragraphs": True},
          "legal": {"docs": 1, "per_doc": 2, "shortest": True, "answers": False},
          "review": {"docs": 1, "per_doc": 1}, "needle": {"max_words": 7000, "depths": (0.0,)},
-         "nqopen": {"limit": 300}}
+         "nqopen": {"limit": 300}, "nqopendocs": {"limit": 4, "answers": False}}
 FULL = {"hotpot": {"limit": None, "distractors": None, "answers": False},
         "hotpotdocs": {"limit": None, "distractors": None, "paragraphs": True, "answers": False},
         "legal": {"docs": 6, "per_doc": None, "shortest": True, "answers": False},
         "review": {"docs": 4, "per_doc": 6},
         "needle": {"max_words": 30_000, "depths": None},
-        "nqopen": {"limit": None}}
+        "nqopen": {"limit": None}, "nqopendocs": {"limit": 50, "answers": False}}
 
 
 # -- models and engines -------------------------------------------------------------------------------
@@ -312,6 +313,8 @@ def load_tasks(suite: str, settings: Settings, data: Path) -> list[datasets.Task
     sizes = {k: v for k, v in settings.sizes.get(suite, {}).items() if k != "answers"}
     if suite in ("hotpot", "hotpotdocs"):
         return [datasets.load_hotpot(data, settings.split, **sizes)]
+    if suite == "nqopendocs":
+        return [datasets.load_nqopen(data, settings.split, **sizes)]
     if suite == "legal":
         return datasets.load_legal(data, settings.split, **sizes)
     if suite == "review":

@@ -106,3 +106,14 @@ def test_real_gold_spans_hold_the_evidence():
         _, start, end = q.gold[0][0]
         assert 0 <= start < end <= len(task.documents[0].text) and q.info["haystack_words"] < 7000
     assert text  # the pooled document is not empty
+
+
+@needs_data
+def test_nqopen_as_a_memorized_corpus_is_every_passage_as_a_document():
+    from benchmarks import run
+
+    settings = run.Settings(quick=False, sizes=run.FULL)
+    (task,) = run.load_tasks("nqopendocs", settings, DATA)
+    assert len(task.documents) == 2600 and len(task.questions) == 50
+    golds = {pid for q in task.questions for group in q.gold for pid, _, _ in group}
+    assert golds and golds <= {d.doc_id for d in task.documents}
