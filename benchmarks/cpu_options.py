@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.run import RESULTS, environment
-from benchmarks.speed import cut_to_tokens
+from benchmarks.speed import best_seconds, cut_to_tokens
 
 PROMPT_TOKENS, DECODE_TOKENS, COMPARED_TOKENS = 1536, 64, 32
 
@@ -60,7 +60,7 @@ def transformers_rows(source: str) -> list[dict[str, Any]]:
             generator = base
             torch.set_num_threads(1)
         try:
-            prefill = _best(lambda g=generator: g.prefill(section))
+            prefill = best_seconds(lambda g=generator: g.prefill(section))
             ids = generator.encode(generator.render(prompt))
             t0 = time.perf_counter()
             out = generator.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
@@ -107,7 +107,7 @@ def llamacpp_rows(source: str, work: Path) -> list[dict[str, Any]]:
     for name, kwargs in options:
         generator = LlamaCppGenerator(kwargs.pop("model", str(gguf)), weights="file", **kwargs)
         tokens = generator.tokenize(cut_to_tokens(source, generator, PROMPT_TOKENS))
-        prefill = _best(lambda g=generator, t=tokens: g.read_prefix(t, owner=None))
+        prefill = best_seconds(lambda g=generator, t=tokens: g.read_prefix(t, owner=None))
         prompt = generator.tokenize(generator.render(ENGLISH.gist.format(text=cut_to_tokens(source, generator, 400))))
         t0 = time.perf_counter()
         pieces = list(generator.continue_from(0, prompt, DECODE_TOKENS))
@@ -119,15 +119,6 @@ def llamacpp_rows(source: str, work: Path) -> list[dict[str, Any]]:
                      "same_greedy_tokens": out[:COMPARED_TOKENS] == reference[:COMPARED_TOKENS]})
         del generator
     return rows
-
-
-def _best(read) -> float:
-    times = []
-    for _ in range(2):
-        t0 = time.perf_counter()
-        read()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -100,16 +100,25 @@ def prefill_rate(generator, text: str, n_tokens: int = 1536) -> float:
     """The model's raw reading speed in tokens/s: one prompt of a gist section's size read with no
     output (the best of two reads). Memorizing cannot beat it; its share of it holds across machines."""
     piece = cut_to_tokens(text, generator, n_tokens)
-    times = []
-    for _ in range(2):
+    if hasattr(generator, "prefill"):  # transformers
+        return generator.count_tokens(piece) / best_seconds(lambda: generator.prefill(piece))
+    tokens = generator.tokenize(piece)  # llama.cpp
+
+    def read() -> None:
+        with generator.lock:
+            generator.read_prefix(tokens, owner=None)
+
+    return generator.count_tokens(piece) / best_seconds(read)
+
+
+def best_seconds(run, times: int = 2) -> float:
+    """The shortest of ``times`` timed calls of ``run()``: the least disturbed on a shared machine."""
+    seconds = []
+    for _ in range(times):
         t0 = time.perf_counter()
-        if hasattr(generator, "prefill"):  # transformers
-            generator.prefill(piece)
-        else:  # llama.cpp
-            with generator.lock:
-                generator.read_prefix(generator.tokenize(piece), owner=None)
-        times.append(time.perf_counter() - t0)
-    return generator.count_tokens(piece) / min(times)
+        run()
+        seconds.append(time.perf_counter() - t0)
+    return min(seconds)
 
 
 def first_piece_s(pieces) -> float:
@@ -122,17 +131,24 @@ def first_piece_s(pieces) -> float:
     return first if first is not None else time.perf_counter() - t0
 
 
+def rereading_copy(memory):
+    """The same memory with no kept cache: its text is sent, and read, with every call."""
+    from memorag_integrations.memory.prompt import PromptMemory
+
+    rereading = PromptMemory(memory.generator, max_memory_tokens=memory.max_memory_tokens)
+    rereading.load_state({}, memory.state()[1])
+    return rereading
+
+
 def memory_first_token(generator, new_memory, text: str, n_tokens: int = 3900) -> dict[str, Any]:
     """One memory call's first token with a full memory (about ``n_tokens`` of text, held verbatim):
     continuing its cache against reading the memory again with the instruction (what a model without
     a kept cache does on every call)."""
     from memorag_integrations import Document
-    from memorag_integrations.memory.prompt import PromptMemory
 
     memory = new_memory()
     memory.memorize([Document(cut_to_tokens(text, generator, n_tokens), "memory")], progress=False)
-    rereading = PromptMemory(generator, max_memory_tokens=memory.max_memory_tokens)
-    rereading.load_state({}, memory.state()[1])
+    rereading = rereading_copy(memory)
     instruction = memory.prompts.memory_answer.format(query="What is this text about?")
     cached = min(first_piece_s(memory.stream(instruction, 1)) for _ in range(2))
     reread = first_piece_s(rereading.stream(instruction, 1))
@@ -228,8 +244,7 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     row["first_answer_token_p50_s"] = round(statistics.median(first_piece_s(engine.stream(q)) for q in queries), 3)
     if not isinstance(engine.memory, PromptMemory):
         # The same queries with no cached memory: the memory text is sent (and read) on every call.
-        rereading = PromptMemory(generator, max_memory_tokens=engine.memory.max_memory_tokens)
-        rereading.load_state({}, engine.memory.state()[1])
+        rereading = rereading_copy(engine.memory)
         uncached = MemoRAG(rereading, engine.retriever, generator, progress=False, clue_tokens=new_tokens,
                            answer_tokens=new_tokens)
         row["uncached_p50_s"], row["uncached_p95_s"] = latencies(uncached, queries)

@@ -15,8 +15,8 @@ from memorag_integrations import defaults
 from memorag_integrations.documents import as_documents
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          NotMemorizedError, QueryTooLongError)
-from memorag_integrations.kvcodec import KV_DTYPES
 from memorag_integrations.filters import DocumentFilter, Where
+from memorag_integrations.kvcodec import KV_DTYPES
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, rank

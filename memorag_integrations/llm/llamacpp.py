@@ -68,6 +68,8 @@ class LlamaCppGenerator(TextGenerator):
                                     "TransformersGenerator for Hugging Face folders and ids)")
         if weights not in ("auto", "file", *GGUF_WEIGHTS):
             raise InvalidInputError(f"weights must be auto, file, {' or '.join(GGUF_WEIGHTS)}; got {weights!r}")
+        if sequences < 1:
+            raise InvalidInputError(f"sequences must be at least 1, got {sequences}")
         self.identity = identity
         self.path = Path(location) / gguf_file
         if weights == "auto":
@@ -87,8 +89,6 @@ class LlamaCppGenerator(TextGenerator):
         if n_ctx is None and train_ctx and train_ctx < self.llm.n_ctx():  # never beyond what it was trained on
             logger.info("model trained on %d tokens; the context is cut to that", train_ctx)
         self.context_window = min(self.llm.n_ctx(), train_ctx or self.llm.n_ctx())
-        if sequences < 1:
-            raise InvalidInputError(f"sequences must be at least 1, got {sequences}")
         self.sequences = sequences
         if sequences > 1:
             allow_sequences(self.llm, sequences)
@@ -163,13 +163,17 @@ class LlamaCppGenerator(TextGenerator):
         The caller holds :attr:`lock`."""
         return self._decode_groups(keep, [list(s) for s in suffixes], list(max_new_tokens))
 
+    def _check_room(self, prompt_tokens: int, max_new_tokens: int) -> None:
+        if prompt_tokens + max_new_tokens > self.llm.n_ctx():
+            raise InvalidInputError(
+                f"{prompt_tokens} prompt tokens + {max_new_tokens} new ones exceed the llama.cpp context of "
+                f"{self.llm.n_ctx()}; pass a larger n_ctx or use a smaller memory budget")
+
     def _decode_groups(self, keep: int, prompts: list[list[int]], max_new: list[int]) -> list[str]:
         """Decode ``prompts`` in groups that fit the cache beside ``keep`` kept positions."""
         room = self.llm.n_ctx() - keep
         for p, m in zip(prompts, max_new):
-            if len(p) + m > room:
-                raise InvalidInputError(f"{keep + len(p)} prompt tokens + {m} new ones exceed the llama.cpp context "
-                                        f"of {self.llm.n_ctx()}; pass a larger n_ctx or use a smaller memory budget")
+            self._check_room(keep + len(p), m)
         groups: list[list[int]] = []
         for i in range(len(prompts)):
             grown = groups[-1] + [i] if groups else []
@@ -230,10 +234,7 @@ class LlamaCppGenerator(TextGenerator):
         caller holds :attr:`lock` for the whole iteration.
         """
         llm = self.llm
-        if keep + len(tokens) + max_new_tokens > llm.n_ctx():
-            raise InvalidInputError(
-                f"{keep + len(tokens)} prompt tokens + {max_new_tokens} new ones exceed the llama.cpp context of "
-                f"{llm.n_ctx()}; pass a larger n_ctx or use a smaller memory budget")
+        self._check_room(keep + len(tokens), max_new_tokens)
         if not tokens:
             raise InvalidInputError("nothing to generate from: the prompt is empty")
         llm.n_tokens = keep  # eval() drops every cached position from here on

@@ -63,10 +63,7 @@ def decode_parallel(llm, prompts: Sequence[Sequence[int]], max_new_tokens: Seque
         raise GenerationError(f"{n} sequences at once, but this llama.cpp context holds {max_sequences(llm)}")
     memory = llm._ctx.memory
     _forget_after(llm, keep, n)
-    # The prompts' common start (the chat template and the instruction, for gist prompts) is read
-    # once in sequence 0 and shared; each prompt keeps at least its last token to read, for logits.
-    common = _common_prefix(prompts) if n > 1 else 0
-    common = min(common, min(len(p) for p in prompts) - 1)
+    common = _shared_start(prompts)
     batch = llama_cpp.llama_batch_init(max(llm.n_batch, n), 0, 1)
     try:
         if common:
@@ -102,7 +99,7 @@ def decode_parallel(llm, prompts: Sequence[Sequence[int]], max_new_tokens: Seque
 
 def cells_needed(prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int]) -> int:
     """KV cells a :func:`decode_parallel` call takes beyond its kept prefix (the shared start counted once)."""
-    common = _common_prefix(prompts) if len(prompts) > 1 else 0
+    common = _shared_start(prompts)
     return common + sum(len(p) - common + m for p, m in zip(prompts, max_new_tokens))
 
 
@@ -152,9 +149,13 @@ def _pick(logits: np.ndarray, recent: list[int], penalty: float) -> int:
     return int(np.argmax(logits))
 
 
-def _common_prefix(prompts: Sequence[Sequence[int]]) -> int:
-    first, n = prompts[0], min(len(p) for p in prompts)
+def _shared_start(prompts: Sequence[Sequence[int]]) -> int:
+    """Tokens the prompts begin with alike (the chat template and the instruction, for gist prompts),
+    read once in sequence 0 and shared; each prompt keeps at least its last token to read, for logits."""
+    if len(prompts) < 2:
+        return 0
+    first, n = prompts[0], min(len(p) for p in prompts) - 1
     for i in range(n):
         if any(p[i] != first[i] for p in prompts[1:]):
             return i
-    return n
+    return max(n, 0)

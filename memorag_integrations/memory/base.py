@@ -168,8 +168,8 @@ class Memory(ABC):
         return [self.generate(instruction, n) for instruction, n in calls]
 
     async def agenerate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
-        """Async :meth:`generate_many`: the calls run concurrently (a server batches them)."""
-        return list(await asyncio.gather(*(self.agenerate(instruction, n) for instruction, n in calls)))
+        """Async :meth:`generate_many`; a local model decodes in a worker thread."""
+        return await asyncio.to_thread(self.generate_many, calls)
 
     def stream(self, instruction: str, max_new_tokens: int = 256) -> Iterator[str]:
         yield self.generate(instruction, max_new_tokens)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -72,9 +71,6 @@ class KVMemory(Memory):
             return super().generate_many(calls)
         return self.lm.generate_many_from_prefix(self._ready_prefix(), [self._suffix(i) for i, _ in calls],
                                                  [n for _, n in calls])
-
-    async def agenerate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
-        return await asyncio.to_thread(self.generate_many, calls)
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         _, meta = super().state()

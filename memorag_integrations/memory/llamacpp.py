@@ -10,7 +10,6 @@ ids, as uint8/int32 tensors in safetensors; not the logits buffer, and no pickle
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -40,12 +39,11 @@ class LlamaCppKVMemory(Memory):
 
     def __init__(self, model: LlamaCppGenerator | str | os.PathLike | None = None, *,
                  max_memory_tokens: int = MAX_MEMORY_TOKENS, gist_chunk_tokens: int = GIST_CHUNK_TOKENS,
-                 gist_tokens: int = GIST_TOKENS, batch_size: int | None = None, **generator_options: Any) -> None:
+                 gist_tokens: int = GIST_TOKENS, batch_size: int = 1, **generator_options: Any) -> None:
         generator = model if isinstance(model, LlamaCppGenerator) else LlamaCppGenerator(model, **generator_options)
-        # Sections are gisted one at a time: read side by side in the one shared cache, each
-        # section's prompt attends over every other's cells too, which cost more than decoding them
-        # together saved (0.83x, benchmarks/results/speed-dev-quick.md).
-        batch_size = batch_size or 1
+        # batch_size 1: sections are gisted one at a time. Read side by side in the one shared cache,
+        # each section's prompt attends over every other's cells too, which cost more than decoding
+        # them together saved (0.83x, benchmarks/results/speed-dev-quick.md).
         super().__init__(generator, max_memory_tokens=max_memory_tokens, gist_chunk_tokens=gist_chunk_tokens,
                          gist_tokens=gist_tokens, batch_size=batch_size)
         self.lm: LlamaCppGenerator = generator
@@ -102,9 +100,6 @@ class LlamaCppKVMemory(Memory):
         with self.lm.lock:
             self.lm.restore_prefix(self, self._tokens, self._kv)
             return self.lm.continue_parallel(len(self._tokens), suffixes, [n for _, n in calls])
-
-    async def agenerate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
-        return await asyncio.to_thread(self.generate_many, calls)
 
     # -- saving --------------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS
 from memorag_integrations.llm.base import Message, TextGenerator
@@ -37,6 +38,10 @@ class PromptMemory(Memory):
 
     def stream(self, instruction: str, max_new_tokens: int = 256) -> Iterator[str]:
         yield from self.generator.stream(self.messages(instruction), max_new_tokens)
+
+    async def agenerate_many(self, calls: Sequence[tuple[str, int]]) -> list[str]:
+        """The calls sent concurrently: a server batches them, over the same cached prefix."""
+        return list(await asyncio.gather(*(self.agenerate(instruction, n) for instruction, n in calls)))
 
     async def agenerate(self, instruction: str, max_new_tokens: int = 256) -> str:
         return await self.generator.agenerate(self.messages(instruction), max_new_tokens)
