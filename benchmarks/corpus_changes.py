@@ -15,7 +15,6 @@ questions finds.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import tempfile
 import time
@@ -27,6 +26,7 @@ from memorag_integrations import Document, MemoRAG
 from memorag_integrations.memory.gist import GistCache
 
 from benchmarks import data as datasets
+from benchmarks import report
 from benchmarks.run import RESULTS, environment
 
 ESSAY_WORDS = 5000
@@ -131,11 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = {**run(args.data, args.tokens), "environment": environment()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "corpus-changes.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    text = markdown(result)
-    (args.out / "corpus-changes.md").write_text(text, encoding="utf-8")
-    print(text)
+    report.save_figures(result, markdown(result), args.out, "corpus-changes")
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import report
 from benchmarks.run import RESULTS, environment
 from benchmarks.speed import best_seconds, cut_to_tokens
 
@@ -155,10 +155,7 @@ def main() -> None:
     except ImportError:
         pass  # llama.cpp not installed: transformers only
     result = {"rows": rows, "environment": environment()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "cpu-options.json").write_text(json.dumps(result, indent=2))
-    (args.out / "cpu-options.md").write_text(markdown(result))
-    print(markdown(result))
+    report.save_figures(result, markdown(result), args.out, "cpu-options")
 
 
 if __name__ == "__main__":

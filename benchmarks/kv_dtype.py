@@ -10,7 +10,6 @@ the same questions. Prints the figures and writes benchmarks/results/kv-dtype.{j
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import pydoc_data.topics
 from memorag_integrations import Document, MemoRAG
 from memorag_integrations.kvcodec import KV_DTYPES
 from memorag_integrations.memory.kv import KVMemory
+
+from benchmarks import report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPICS = ("for", "while", "break", "continue", "try", "with")
@@ -52,10 +53,7 @@ def main() -> dict:
     for row in rows:
         lines.append(f"| {row['kv_dtype']} | {row['bytes'] / 2**20:.1f} | {row['bytes'] / rows[0]['bytes']:.2f} | "
                      f"{row['same_clues']}/{len(QUESTIONS)} | {row['same_evidence']}/{len(QUESTIONS)} |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "kv-dtype.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "kv-dtype.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    report.save_figures(result, "\n".join(lines), RESULTS, "kv-dtype")
     return result
 
 

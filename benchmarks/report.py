@@ -31,6 +31,14 @@ def write(result: dict[str, Any], folder: Path, *, tag: str) -> list[Path]:
     return paths
 
 
+def save_figures(result: dict[str, Any], text: str, folder: Path, name: str) -> None:
+    """A standalone benchmark's figures: ``{name}.json`` (everything) and ``{name}.md`` (``text``), printed too."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / f"{name}.md").write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    print(text)
+
+
 def table(summary: dict[str, dict[str, float]]) -> str:
     """A Markdown table: one row per method, the columns the summary has."""
     present = [(key, head) for key, head in COLUMNS if any(key in row for row in summary.values())]

@@ -12,7 +12,6 @@ memory's tokens, the seconds to memorize, and each way's seconds per question (m
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from memorag_integrations import MemoRAG
 
 from benchmarks import data as datasets
+from benchmarks import report
 from benchmarks.methods import ROUTE
 from benchmarks.run import RESULTS, environment
 
@@ -75,11 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     questions = [q.question for q in datasets.load_hotpot(args.data, "dev", limit=args.queries).questions]
     result = {"sizes": [measure(n, questions, args.data) for n in args.sizes], "queries": len(questions),
               "route": ROUTE, "environment": environment()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "routing-latency.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    text = markdown(result)
-    (args.out / "routing-latency.md").write_text(text, encoding="utf-8")
-    print(text)
+    report.save_figures(result, markdown(result), args.out, "routing-latency")
 
 
 if __name__ == "__main__":

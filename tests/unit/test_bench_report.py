@@ -117,3 +117,11 @@ def test_partial_results_say_so(tmp_path):
               "environment": ENV, "partial": True}
     md = report.write(result, tmp_path, tag="p")[1].read_text()
     assert "Partial: the run was stopped after 1 question(s)." in md
+
+
+def test_save_figures_writes_json_and_markdown_and_prints(tmp_path, capsys):
+    result = {"rows": [{"name": "é", "s": 1.5}]}
+    report.save_figures(result, "| a |\n| --- |", tmp_path / "new", "figures")
+    assert json.loads((tmp_path / "new" / "figures.json").read_text(encoding="utf-8")) == result
+    assert (tmp_path / "new" / "figures.md").read_text(encoding="utf-8") == "| a |\n| --- |\n"
+    assert "| a |" in capsys.readouterr().out
