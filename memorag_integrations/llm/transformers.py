@@ -144,7 +144,8 @@ class TransformersGenerator(TextGenerator):
                  stop: Sequence[str] | None = None) -> str:
         ids = self.encode(self.render(prompt))
         out = self.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), **self.generation_kwargs(max_new_tokens, temperature)
+            input_ids=ids, attention_mask=torch.ones_like(ids), **self._cache_kwarg(self._new_cache(max_new_tokens)),
+            **self.generation_kwargs(max_new_tokens, temperature)
         )
         return cut_at_stop(self.decode(out[0, ids.shape[1]:]), stop)
 
@@ -155,14 +156,15 @@ class TransformersGenerator(TextGenerator):
         texts = [self.render(p) for p in prompts]
         self.tokenizer.padding_side = "left"
         enc = self.tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(self.device)
-        out = self.model.generate(**enc, **self.generation_kwargs(max_new_tokens, 0.0))
+        out = self.model.generate(**enc, **self._cache_kwarg(self._new_cache(max_new_tokens)),
+                                  **self.generation_kwargs(max_new_tokens, 0.0))
         width = enc["input_ids"].shape[1]
         return [self.decode(row[width:]) for row in out]
 
     def stream(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
                stop: Sequence[str] | None = None) -> Iterator[str]:
         ids = self.encode(self.render(prompt))
-        yield from self._stream_ids(ids, None, max_new_tokens, temperature, stop)
+        yield from self._stream_ids(ids, self._new_cache(max_new_tokens), max_new_tokens, temperature, stop)
 
     def _stream_ids(self, ids, cache, max_new_tokens, temperature, stop) -> Iterator[str]:
         from transformers import TextIteratorStreamer
@@ -222,14 +224,21 @@ class TransformersGenerator(TextGenerator):
         forward = inspect.signature(self.model.forward).parameters
         return {"cache" if "cache" in forward else "past_key_values": cache}
 
-    def _cache_from(self, prefix: KVPrefix, batch: int = 1):
+    def _new_cache(self, room: int, prefix: KVPrefix | None = None, batch: int = 1):
+        """A cache for one generate call, holding ``prefix`` and growing in place by ``room`` new
+        tokens (see ``kv_room``); a plain ``DynamicCache`` where the model's layers need one. Either
+        way the prefix tensors are only read (the first new token copies them), so they are shared
+        safely between queries and threads."""
         from transformers import DynamicCache
 
-        # DynamicCache grows by torch.cat, which allocates new tensors, so the prefix tensors are
-        # shared safely between queries and threads (a batch expands them as views, not copies).
-        layers = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                  for k, v in zip(prefix.keys, prefix.values)]
-        return DynamicCache(ddp_cache_data=layers, config=self.model.config)
+        from memorag_integrations.llm.kv_room import cache_with_room
+
+        layers = list(zip(prefix.keys, prefix.values)) if prefix is not None else []
+        cache = cache_with_room(self.model.config, room, layers, batch)
+        if cache is None:
+            cache = DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
+                                                 for k, v in layers] or None, config=self.model.config)
+        return cache
 
     @torch.inference_mode()
     def generate_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256, *,
@@ -237,7 +246,8 @@ class TransformersGenerator(TextGenerator):
         """Continue ``prefix`` (already read) with ``suffix`` and generate."""
         ids = torch.cat([prefix.input_ids, self.encode(suffix)], dim=1)
         out = self.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), **self._cache_kwarg(self._cache_from(prefix)),
+            input_ids=ids, attention_mask=torch.ones_like(ids),
+            **self._cache_kwarg(self._new_cache(max_new_tokens, prefix)),
             **self.generation_kwargs(max_new_tokens, temperature),
         )
         return self.decode(out[0, ids.shape[1]:])
@@ -260,14 +270,15 @@ class TransformersGenerator(TextGenerator):
             masks.append(torch.cat([torch.ones(prefix.length, dtype=torch.long), torch.zeros(gap, dtype=torch.long),
                                     torch.ones(len(e), dtype=torch.long)]))
         ids, mask = torch.stack(rows), torch.stack(masks).to(self.device)
-        out = self.model.generate(input_ids=ids, attention_mask=mask,
-                                  **self._cache_kwarg(self._cache_from(prefix, batch=len(suffixes))),
+        cache = self._new_cache(max(max_new_tokens), prefix, batch=len(suffixes))
+        out = self.model.generate(input_ids=ids, attention_mask=mask, **self._cache_kwarg(cache),
                                   **self.generation_kwargs(max(max_new_tokens), 0.0))
         return [self.decode(row[ids.shape[1]:][:n]) for row, n in zip(out, max_new_tokens)]
 
     def stream_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256) -> Iterator[str]:
         ids = torch.cat([prefix.input_ids, self.encode(suffix)], dim=1)
-        yield from self._stream_ids(ids, self._cache_from(prefix), max_new_tokens, 0.0, None)
+        cache = self._new_cache(max_new_tokens, prefix)
+        yield from self._stream_ids(ids, cache, max_new_tokens, 0.0, None)
 
     def __repr__(self) -> str:
         return f"TransformersGenerator(identity={self.identity!r}, device={self.device!r})"
