@@ -23,22 +23,8 @@ from benchmarks import report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPICS = ("for", "while", "break", "continue", "try", "with")
-QUESTIONS = (
-    "How do I stop a loop early?", "What does assert do under -O?", "When does the else clause of a loop run?",
-    "How are exceptions matched in try?", "What does with do on exit?", "Can continue appear in finally?",
-    "What value does the loop variable keep after a for loop ends?", "Is it safe to change a list while a for loop "
-    "walks over it?", "How does range() work with a for loop?", "When is the else clause of a while loop skipped?",
-    "What does break do inside nested loops?", "Where may a break statement appear?",
-    "What happens to a finally clause when break leaves a try?", "What does continue do in a while loop?",
-    "What is an except* clause for?", "What happens to the exception name after an except clause ends?",
-    "When does the else clause of a try statement run?", "What happens when finally executes a return?",
-    "Can an except clause without an expression come first?", "What is an exception group?",
-    "How does sys.exception() relate to the exception being handled?", "Which methods does a context manager need?",
-    "What does it mean when __exit__ returns a true value?", "How do several items in one with statement nest?",
-    "What is bound to the target after as in a with statement?", "What happens if __enter__ raises an exception?",
-    "Can the context managers of a with statement be written in parentheses over several lines?",
-    "What is the grammar of the for statement?", "What happens in a for loop over an empty sequence?",
-    "Does a return inside try skip the finally clause?")
+QUESTIONS = ("How do I stop a loop early?", "What does assert do under -O?", "When does the else clause of a loop run?",
+             "How are exceptions matched in try?", "What does with do on exit?", "Can continue appear in finally?")
 
 
 def main() -> dict:
@@ -51,26 +37,22 @@ def main() -> dict:
     evidence = {q: [e.char_span for e in base.retrieve(q, clues=expected[q])] for q in QUESTIONS}
     rows = [{"kv_dtype": str(engine.memory.lm.model.dtype).removeprefix("torch."),
              "bytes": (reference / "memory.safetensors").stat().st_size, "same_clues": len(QUESTIONS),
-             "same_evidence": len(QUESTIONS), "evidence_overlap": 1.0}]
+             "same_evidence": len(QUESTIONS)}]
     for dtype in KV_DTYPES:
         folder = engine.save(root / dtype, kv_dtype=dtype)
         loaded = MemoRAG.load(folder, progress=False, clue_tokens=48)
         clues = {q: loaded.clues(q) for q in QUESTIONS}
-        found = {q: [e.char_span for e in loaded.retrieve(q, clues=clues[q])] for q in QUESTIONS}
         rows.append({"kv_dtype": dtype, "bytes": (folder / "memory.safetensors").stat().st_size,
                      "same_clues": sum(clues[q] == expected[q] for q in QUESTIONS),
-                     "same_evidence": sum(found[q] == evidence[q] for q in QUESTIONS),
-                     # the share of the reference's evidence spans still retrieved, over all questions
-                     "evidence_overlap": round(sum(len(set(found[q]) & set(evidence[q])) for q in QUESTIONS)
-                                               / max(1, sum(len(evidence[q]) for q in QUESTIONS)), 3)})
+                     "same_evidence": sum([e.char_span for e in loaded.retrieve(q, clues=clues[q])] == evidence[q]
+                                          for q in QUESTIONS)})
     result = {"memory_tokens": engine.memory.prefix_tokens, "questions": len(QUESTIONS), "rows": rows}
     lines = [f"# KV cache on disk ({result['memory_tokens']} memory tokens, {len(QUESTIONS)} questions)", "",
-             "| kv_dtype | memory.safetensors MB | share | same clues | same evidence | evidence spans kept |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| kv_dtype | memory.safetensors MB | share | same clues | same evidence |",
+             "| --- | ---: | ---: | ---: | ---: |"]
     for row in rows:
         lines.append(f"| {row['kv_dtype']} | {row['bytes'] / 2**20:.1f} | {row['bytes'] / rows[0]['bytes']:.2f} | "
-                     f"{row['same_clues']}/{len(QUESTIONS)} | {row['same_evidence']}/{len(QUESTIONS)} | "
-                     f"{row['evidence_overlap']:.3f} |")
+                     f"{row['same_clues']}/{len(QUESTIONS)} | {row['same_evidence']}/{len(QUESTIONS)} |")
     report.save_figures(result, "\n".join(lines), RESULTS, "kv-dtype")
     return result
 
