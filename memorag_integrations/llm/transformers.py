@@ -226,13 +226,16 @@ class TransformersGenerator(TextGenerator):
 
     def _new_cache(self, room: int, prefix: KVPrefix | None = None, batch: int = 1):
         """A cache for one generate call, holding ``prefix`` and growing in place by ``room`` new
-        tokens (see ``kv_room``); a plain ``DynamicCache`` where the model's layers need one. Either
+        tokens (see ``kv_room``); a plain ``DynamicCache`` where the model's layers need one; None
+        (the model's own choice) for a plain prompt to a remote-code model. Either
         way the prefix tensors are only read (the first new token copies them), so they are shared
         safely between queries and threads."""
         from transformers import DynamicCache
 
         from memorag_integrations.llm.kv_room import cache_with_room
 
+        if prefix is None and not type(self.model).__module__.startswith("transformers."):
+            return None  # remote code (a beacon model) keeps the cache its own generate makes
         layers = list(zip(prefix.keys, prefix.values)) if prefix is not None else []
         cache = cache_with_room(self.model.config, room, layers, batch)
         if cache is None:
