@@ -32,16 +32,14 @@ def text() -> str:
 
 def decode(generator, prefix, suffix_ids, batch: int, in_place: bool) -> list[list[int]]:
     import torch
-    from transformers import DynamicCache
 
-    from memorag_integrations.llm.kv_room import cache_with_room
+    from memorag_integrations.llm.kv_room import cache_with_room, concatenating_cache
 
-    layers = list(zip(prefix.keys, prefix.values))
+    layers, config = list(zip(prefix.keys, prefix.values)), generator.model.config
     if in_place:
-        cache = cache_with_room(generator.model.config, NEW_TOKENS, layers, batch)
+        cache = cache_with_room(config, NEW_TOKENS, layers, batch)
     else:
-        cache = DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                                             for k, v in layers], config=generator.model.config)
+        cache = concatenating_cache(config, layers, batch)
     ids = torch.cat([prefix.input_ids, suffix_ids], dim=1).expand(batch, -1)
     with torch.inference_mode():
         out = generator.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), min_new_tokens=NEW_TOKENS,

@@ -79,3 +79,11 @@ def cache_with_room(config: Any, room: int, prefix: Sequence[tuple[torch.Tensor,
         layer.values = values.expand(batch, -1, -1, -1)
     cache.layers = list(layers)
     return cache
+
+
+def concatenating_cache(config: Any, prefix: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+                        batch: int = 1) -> DynamicCache:
+    """transformers' own ``DynamicCache`` holding ``prefix`` for ``batch`` rows (as views): what
+    models that :func:`cache_with_room` cannot serve get, and what it is measured against."""
+    return DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
+                                        for k, v in prefix] or None, config=config)

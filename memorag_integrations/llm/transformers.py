@@ -230,18 +230,13 @@ class TransformersGenerator(TextGenerator):
         (the model's own choice) for a plain prompt to a remote-code model. Either
         way the prefix tensors are only read (the first new token copies them), so they are shared
         safely between queries and threads."""
-        from transformers import DynamicCache
-
-        from memorag_integrations.llm.kv_room import cache_with_room
+        from memorag_integrations.llm.kv_room import cache_with_room, concatenating_cache
 
         if prefix is None and not type(self.model).__module__.startswith("transformers."):
             return None  # remote code (a beacon model) keeps the cache its own generate makes
         layers = list(zip(prefix.keys, prefix.values)) if prefix is not None else []
         cache = cache_with_room(self.model.config, room, layers, batch)
-        if cache is None:
-            cache = DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                                                 for k, v in layers] or None, config=self.model.config)
-        return cache
+        return cache if cache is not None else concatenating_cache(self.model.config, layers, batch)
 
     @torch.inference_mode()
     def generate_from_prefix(self, prefix: KVPrefix, suffix: str, max_new_tokens: int = 256, *,

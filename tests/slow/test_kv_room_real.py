@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-from transformers import DynamicCache
 
-from memorag_integrations.llm.kv_room import RoomyLayer
+from memorag_integrations.llm.kv_room import RoomyLayer, concatenating_cache
 from memorag_integrations.llm.transformers import TransformersGenerator
 from memorag_integrations.prompts import ENGLISH
 
@@ -14,11 +13,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def lm():
     return TransformersGenerator()
-
-
-def concatenating(lm, prefix, batch: int) -> DynamicCache:
-    return DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                                        for k, v in zip(prefix.keys, prefix.values)], config=lm.model.config)
 
 
 def test_the_engine_caches_grow_in_place(lm):
@@ -32,9 +26,10 @@ def test_continuing_a_memory_gives_the_tokens_of_transformers_own_cache(lm, refe
     suffix = lm.render(ENGLISH.clue_spans.format(query="How do I leave a loop early?"))
     ours = lm.generate_from_prefix(prefix, suffix, 24)
     ids = torch.cat([prefix.input_ids, lm.encode(suffix)], dim=1)
+    theirs = concatenating_cache(lm.model.config, list(zip(prefix.keys, prefix.values)))
     with torch.inference_mode():
-        out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                **lm._cache_kwarg(concatenating(lm, prefix, 1)), **lm.generation_kwargs(24, 0.0))
+        out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **lm._cache_kwarg(theirs),
+                                **lm.generation_kwargs(24, 0.0))
     assert ours and ours == lm.decode(out[0, ids.shape[1]:])
 
 
