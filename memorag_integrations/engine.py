@@ -23,6 +23,7 @@ from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, che
 from memorag_integrations.progress import Progress
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
+from memorag_integrations.retrieval.rerank import Reranker, default_reranker
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
@@ -74,6 +75,8 @@ class MemoRAG:
         rrf_k: int = DEFAULT_RRF_K,
         grounding: float | None = defaults.GROUNDING,
         feedback: int = defaults.FEEDBACK,
+        rerank: int = defaults.RERANK,
+        reranker: Reranker | None = None,
         route: int | None = defaults.ROUTE,
         clue_tokens: int = defaults.CLUE_TOKENS,
         answer_tokens: int = defaults.ANSWER_TOKENS,
@@ -95,7 +98,9 @@ class MemoRAG:
         self.rrf_k = rrf_k
         self.grounding = grounding
         self.feedback = feedback
+        self.rerank = rerank
         self.fusion, self.steps  # noqa: B018 (bad settings fail here, not at the first query)
+        self.reranker = reranker if reranker is not None or not rerank else default_reranker(self.generator)
         self.route = None if route is None else check_k(route, "route")
         self.clue_tokens = check_k(clue_tokens, "clue_tokens")
         self.answer_tokens = check_k(answer_tokens, "answer_tokens")
@@ -273,14 +278,16 @@ class MemoRAG:
         engine's index, limited to ``documents`` when given). Each hit's ``item`` is the
         searcher's own (a :class:`Chunk` here)."""
         return rank(self._searcher(searcher, documents), query, clues, k=self._k(k), fusion=self.fusion,
-                    count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps)
+                    count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps,
+                    reranker=self.reranker)
 
     async def arank(self, query: str, clues: Clues | None, *, k: int | None = None,
                     searcher: Searcher | None = None, fetch_k: int | None = None,
                     documents: list[Document] | None = None) -> list[FusedHit]:
         """Async :meth:`rank`: the searches go through the searcher's ``asearch``."""
         return await arank(self._searcher(searcher, documents), query, clues, k=self._k(k), fusion=self.fusion,
-                           count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps)
+                           count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps,
+                           reranker=self.reranker)
 
     @property
     def fusion(self) -> Fusion:
@@ -288,7 +295,7 @@ class MemoRAG:
 
     @property
     def steps(self) -> Steps:
-        return Steps(self.grounding, self.feedback)
+        return Steps(self.grounding, self.feedback, rerank=self.rerank)
 
     # -- answering ---------------------------------------------------------------------------------
     def answer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
@@ -452,7 +459,7 @@ class MemoRAG:
     def _evidence(self, hit: FusedHit) -> Evidence:
         chunk: Chunk = hit.item
         return Evidence(chunk.text, hit.score, chunk.doc_id, (chunk.start, chunk.end), hit.matched_queries,
-                        chunk.chunk_id)
+                        chunk.chunk_id, hit.rerank_score)
 
     @staticmethod
     def _answer(prepared: Prepared, text: str, t0: float, t1: float) -> Answer:

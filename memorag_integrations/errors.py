@@ -63,6 +63,10 @@ class GenerationError(MemoRAGError, RuntimeError):
     """A text generator failed (after its retries, for remote ones)."""
 
 
+class UnsupportedError(MemoRAGError, NotImplementedError):
+    """The backend cannot do what was asked; the message names one that can."""
+
+
 class MissingDependencyError(MemoRAGError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 

@@ -3,22 +3,24 @@
 plan the searches (the query and every clue) -> search them all at once (any :class:`Searcher`,
 sync or async) -> drop the clues their own hits do not support (``Steps.grounding``) -> optionally
 a second round: the query with the first round's best evidence searches once more
-(``Steps.feedback``) -> fuse by weighted reciprocal rank -> cut to ``k`` and the token budget.
+(``Steps.feedback``) -> fuse by weighted reciprocal rank -> optionally a reranker reads the best
+candidates and its order is fused with theirs (``Steps.rerank``) -> cut to ``k`` and the token budget.
 
-The engine and both adapters retrieve through :func:`rank` / :func:`arank`; a new step (a
-reranker, a document filter) is added here once, beside those two.
+The engine and both adapters retrieve through :func:`rank` / :func:`arank`; a new step (a document
+filter, say) is added here once, beside those two.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from memorag_integrations.defaults import fetch_count
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.retrieval.fusion import (DEFAULT_RRF_K, FusedHit, cut_to_budget, query_weights,
                                                    reciprocal_rank_fusion)
 from memorag_integrations.retrieval.grounding import support
+from memorag_integrations.retrieval.rerank import Reranker
 from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Clues
 
@@ -50,12 +52,15 @@ class Steps:
     not in the query) occur in its own best hit; None keeps every clue. ``feedback``: a second round
     in which the query, followed by the text of the first round's best ``feedback`` hits, is one more
     search (it finds what the first evidence leads to: the other half of a two-hop question); 0 turns
-    it off. Its hits weigh ``feedback_weight`` in the fusion.
+    it off. Its hits weigh ``feedback_weight`` in the fusion. ``rerank``: how many of the best fused
+    candidates a :class:`Reranker` reads; its order and theirs are fused (equal weights), so a passage
+    both rank highly comes first. 0 turns it off.
     """
 
     grounding: float | None = None
     feedback: int = 0
     feedback_weight: float = 1.0
+    rerank: int = 0
 
     def __post_init__(self) -> None:
         g = self.grounding
@@ -67,6 +72,9 @@ class Steps:
         w = self.feedback_weight
         if isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0:
             raise InvalidInputError(f"feedback_weight must be a positive number; got {w!r}")
+        r = self.rerank
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+            raise InvalidInputError(f"rerank must be a whole number of candidates, 0 to turn it off; got {r!r}")
 
 
 def check_k(k: object, name: str = "k") -> int:
@@ -90,10 +98,9 @@ def plan_searches(query: str, clues: Clues | None) -> list[str]:
     return list(dict.fromkeys(q.strip() for q in items if q and q.strip()))
 
 
-def fuse(query: str, searches: Sequence[str], results: Sequence[Sequence[Hit]], *, k: int | None, fusion: Fusion,
-         text_of: Callable[[object], str], count_tokens: Callable[[str], int],
+def fuse(query: str, searches: Sequence[str], results: Sequence[Sequence[Hit]], *, fusion: Fusion,
          second_round: Sequence[Sequence[Hit]] = (), feedback_weight: float = 1.0) -> list[FusedHit]:
-    """One ranked list from the searches' hits: weighted RRF, then the best ``k`` within the budget.
+    """One ranked list from the searches' hits by weighted RRF.
 
     ``second_round`` holds the hits of the feedback searches, which weigh ``feedback_weight`` and are
     named :func:`second_round_label` in ``matched_queries``. Each fused hit keeps the queries that
@@ -101,7 +108,35 @@ def fuse(query: str, searches: Sequence[str], results: Sequence[Sequence[Hit]], 
     """
     rankings = [*zip(searches, results), *((second_round_label(query), hits) for hits in second_round)]
     weights = [*query_weights(searches, query.strip(), fusion.query_weight), *([feedback_weight] * len(second_round))]
-    fused = reciprocal_rank_fusion(rankings, weights=weights, rrf_k=fusion.rrf_k)
+    return reciprocal_rank_fusion(rankings, weights=weights, rrf_k=fusion.rrf_k)
+
+
+def to_rerank(query: str, fused: list[FusedHit], steps: Steps, reranker: Reranker | None) -> list[FusedHit]:
+    """The candidates the reranker reads: the best ``steps.rerank``, when there is a query to judge
+    them by (a summary's key points have none) and more than one to order."""
+    if not steps.rerank or not query.strip() or len(fused) < 2:
+        return []
+    if reranker is None:
+        raise InvalidInputError("Steps.rerank needs a reranker (e.g. QueryLikelihoodReranker(generator)); "
+                                "pass reranker=..., or rerank=0 to turn the step off")
+    return fused[:steps.rerank]
+
+
+def reordered(fused: list[FusedHit], scores: Sequence[float], rrf_k: int) -> list[FusedHit]:
+    """``fused`` with its first ``len(scores)`` hits re-ordered by RRF of their fused order and the
+    reranker's ``scores`` (a tie goes to the reranker's choice: it read the passages); each keeps
+    its ``rerank_score`` and takes the new fused score. The rest keep their places after them."""
+    head = fused[:len(scores)]
+    by_model = {id(h): r for r, (_, h) in enumerate(sorted(zip(scores, head), key=lambda p: -p[0]), 1)}
+    for rank_, (hit, score) in enumerate(zip(head, scores), 1):
+        hit.rerank_score = float(score)
+        hit.score = 1 / (rrf_k + rank_) + 1 / (rrf_k + by_model[id(hit)])
+    return sorted(head, key=lambda h: (-h.score, by_model[id(h)])) + fused[len(scores):]
+
+
+def cut(fused: list[FusedHit], *, k: int | None, fusion: Fusion, text_of: Callable[[object], str],
+        count_tokens: Callable[[str], int]) -> list[FusedHit]:
+    """The best ``k`` hits within the token budget."""
     return cut_to_budget(fused, k=k, token_budget=fusion.token_budget,
                          count_tokens=lambda h: count_tokens(text_of(h.item)))
 
@@ -132,8 +167,7 @@ def feedback_searches(query: str, searches: list[str], results: list[list[Hit]],
     without a query: a summary's key points have no question to follow up)."""
     if not steps.feedback or not query.strip():
         return []
-    top = fuse(query, searches, results, k=steps.feedback, fusion=replace(fusion, token_budget=None),
-               text_of=text_of, count_tokens=len)
+    top = fuse(query, searches, results, fusion=fusion)[:steps.feedback]
     if not top:
         return []
     return ["\n\n".join([query, *(text_of(h.item).strip() for h in top)])]
@@ -147,25 +181,34 @@ def first_round(query: str, searches: list[str], results: list[list[Hit]], *, st
 
 
 def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
-         count_tokens: Callable[[str], int], fetch_k: int | None = None, steps: Steps = Steps()) -> list[FusedHit]:
+         count_tokens: Callable[[str], int], fetch_k: int | None = None, steps: Steps = Steps(),
+         reranker: Reranker | None = None) -> list[FusedHit]:
     """The evidence for ``query`` and its ``clues`` from ``searcher``, best first."""
     fetch = fetch_count(k) if fetch_k is None else check_k(fetch_k, "fetch_k")
     searches = plan_searches(query, clues)
     searches, results, extra = first_round(query, searches, searcher.search(searches, fetch), steps=steps,
                                            fusion=fusion, text_of=searcher.text_of)
     second = searcher.search(extra, fetch) if extra else []
-    return fuse(query, searches, results, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens,
-                second_round=second, feedback_weight=steps.feedback_weight)
+    fused = fuse(query, searches, results, fusion=fusion, second_round=second, feedback_weight=steps.feedback_weight)
+    if head := to_rerank(query, fused, steps, reranker):
+        assert reranker is not None  # to_rerank checked it
+        fused = reordered(fused, reranker.score(query, [searcher.text_of(h.item) for h in head]), fusion.rrf_k)
+    return cut(fused, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens)
 
 
 async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
                 count_tokens: Callable[[str], int], fetch_k: int | None = None,
-                steps: Steps = Steps()) -> list[FusedHit]:
-    """Async :func:`rank`: the searches go through the searcher's own ``asearch``."""
+                steps: Steps = Steps(), reranker: Reranker | None = None) -> list[FusedHit]:
+    """Async :func:`rank`: the searches go through the searcher's own ``asearch``, the reranker
+    through its ``ascore``."""
     fetch = fetch_count(k) if fetch_k is None else check_k(fetch_k, "fetch_k")
     searches = plan_searches(query, clues)
     searches, results, extra = first_round(query, searches, await searcher.asearch(searches, fetch), steps=steps,
                                            fusion=fusion, text_of=searcher.text_of)
     second = await searcher.asearch(extra, fetch) if extra else []
-    return fuse(query, searches, results, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens,
-                second_round=second, feedback_weight=steps.feedback_weight)
+    fused = fuse(query, searches, results, fusion=fusion, second_round=second, feedback_weight=steps.feedback_weight)
+    if head := to_rerank(query, fused, steps, reranker):
+        assert reranker is not None
+        texts = [searcher.text_of(h.item) for h in head]
+        fused = reordered(fused, await reranker.ascore(query, texts), fusion.rrf_k)
+    return cut(fused, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens)

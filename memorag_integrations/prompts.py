@@ -19,6 +19,7 @@ class PromptSet:
     key_points: str
     answer: str
     summary: str
+    passage_question: str
     no_evidence: str
     nothing_found: str
 
@@ -53,6 +54,8 @@ ENGLISH = PromptSet(
         "If they do not contain the answer, say so.\n\nPassages:\n{evidence}\n\nQuestion: {query}"
     ),
     summary="Write a concise summary of the text from these passages.\n\nPassages:\n{evidence}",
+    # The reranker's prompt: how likely the user's question is as the reply scores the passage.
+    passage_question="Passage:\n{text}\n\nWrite a question that this passage answers.",
     no_evidence="(no passage was retrieved)",
     nothing_found="No passage of the corpus was retrieved for this question, so there is nothing to answer from.",
 )
@@ -73,6 +76,7 @@ CHINESE = PromptSet(
         "\n\n段落：\n{evidence}\n\n问题：{query}"
     ),
     summary="请根据这些段落写一段简明的全文摘要。\n\n段落：\n{evidence}",
+    passage_question="段落：\n{text}\n\n写一个这段文字能回答的问题。",
     no_evidence="（没有检索到段落）",
     nothing_found="没有检索到与这个问题相关的段落，无法根据文本回答。",
 )

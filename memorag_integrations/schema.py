@@ -60,7 +60,8 @@ class Clues:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A retrieved chunk with its fused score and the queries that found it."""
+    """A retrieved chunk with its fused score, the queries that found it, and the reranker's score
+    when one read it."""
 
     text: str
     score: float
@@ -68,6 +69,7 @@ class Evidence:
     char_span: tuple[int, int]
     matched_queries: list[str] = field(default_factory=list)
     chunk_id: int | None = None
+    rerank_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

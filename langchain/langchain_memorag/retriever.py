@@ -76,7 +76,8 @@ class MemoRAGRetriever(BaseRetriever):
     ``vectorstore`` (any LangChain ``VectorStore``; the engine's own FAISS index when None), and the
     results are fused by weighted reciprocal-rank fusion. Each returned ``Document`` carries in its
     metadata ``score`` (fused), ``matched_queries``, ``query_scores``, ``doc_id``, ``start``/``end``
-    (its char span in the source document), the source document's own metadata and ``clues``.
+    (its char span in the source document), the source document's own metadata and ``clues``, and
+    ``rerank_score`` when the engine reranks (``rerank=N``).
 
     ``invoke(query, k=2)`` overrides ``k``; ``invoke("", task="summarize")`` retrieves for a summary
     (the memory's key points are the queries). ``invoke(query, filter={"topic": "tax"})`` (or
@@ -197,6 +198,8 @@ class MemoRAGRetriever(BaseRetriever):
         for hit in hits:
             found = {"score": hit.score, "matched_queries": list(hit.matched_queries),
                      "query_scores": dict(hit.query_scores), "clues": clue_dict}
+            if hit.rerank_score is not None:
+                found["rerank_score"] = hit.rerank_score
             if isinstance(hit.item, Chunk):
                 docs.append(_chunk_document(hit.item, sources.get(hit.item.doc_id, {}), found))
             else:

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 from memorag_integrations.aio import iterate_in_thread
+from memorag_integrations.errors import UnsupportedError
 
 Message = dict[str, str]
 Prompt = str | Sequence[Message]  # a plain user prompt, or chat messages
@@ -79,6 +80,14 @@ class TextGenerator(ABC):
         """Async :meth:`stream`: pieces are pulled from the sync iterator in a worker thread."""
         async for piece in iterate_in_thread(self.stream(prompt, max_new_tokens, temperature=temperature, stop=stop)):
             yield piece
+
+    def continuation_logprobs(self, prompts: Sequence[Prompt], continuation: str) -> list[float]:
+        """For each prompt, the log-probability the model gives ``continuation`` as the start of its
+        reply (summed over its tokens). What a :class:`~memorag_integrations.retrieval.rerank.
+        QueryLikelihoodReranker` scores passages with; backends that expose token probabilities
+        override it."""
+        raise UnsupportedError(f"{type(self).__name__} cannot score text; a TransformersGenerator can "
+                               "(pass one to QueryLikelihoodReranker)")
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; a rough estimate unless the backend knows its tokenizer."""

@@ -204,6 +204,36 @@ class TransformersGenerator(TextGenerator):
         """Generated ids as text, special tokens dropped."""
         return str(self.tokenizer.decode(ids, skip_special_tokens=True)).strip()
 
+    # -- scoring -----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def continuation_logprobs(self, prompts: Sequence[Prompt], continuation: str, *,
+                              batch_size: int = 8) -> list[float]:
+        """Summed log-probability of ``continuation`` as the reply to each prompt.
+
+        The rows are left-padded so that the shared continuation ends every row: only its positions'
+        logits are computed (a full vocabulary per position of every row would not fit)."""
+        tail = self.tokenizer(continuation, add_special_tokens=False).input_ids
+        if not tail:
+            return [0.0] * len(prompts)
+        heads = [self.tokenizer(self.render(p), add_special_tokens=False).input_ids for p in prompts]
+        target = torch.tensor(tail, device=self.device)
+        scores: list[float] = []
+        for start in range(0, len(heads), batch_size):
+            rows = [head + tail for head in heads[start:start + batch_size]]
+            width = max(map(len, rows))
+            ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, row in enumerate(rows):
+                ids[i, width - len(row):] = torch.tensor(row)
+                mask[i, width - len(row):] = 1
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)  # padding must not shift the real tokens' positions
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                logits_to_keep=len(tail) + 1).logits[:, :-1].float()
+            picked = torch.log_softmax(logits, dim=-1).gather(-1, target.expand(len(rows), -1)[..., None])
+            scores.extend(picked[..., 0].sum(dim=-1).tolist())
+        return scores
+
     # -- KV prefixes (memory) ----------------------------------------------------------------
     @torch.inference_mode()
     def prefill(self, text: str) -> KVPrefix:

@@ -15,13 +15,15 @@ DEFAULT_RRF_K = 10
 
 @dataclass
 class FusedHit:
-    """One fused result: its key, fused score, and every query that retrieved it."""
+    """One fused result: its key, fused score, every query that retrieved it, and the reranker's
+    score when one read it."""
 
     key: Hashable
     item: Any
     score: float = 0.0
     matched_queries: list[str] = field(default_factory=list)
     query_scores: dict[str, float] = field(default_factory=dict)
+    rerank_score: float | None = None
 
 
 def reciprocal_rank_fusion(

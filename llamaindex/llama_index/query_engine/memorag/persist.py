@@ -36,8 +36,8 @@ ADAPTER = "llama_index"
 #: A file of LlamaIndex's storage: a relative path inside ``index/``.
 SAFE_PATH = re.compile(r"[A-Za-z0-9_][\w.-]*(/[A-Za-z0-9_][\w.-]*)*")
 INDEX_DIR = "index"
-ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "grounding", "feedback", "clue_tokens",
-                  "answer_tokens")
+ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "grounding", "feedback", "rerank",
+                  "clue_tokens", "answer_tokens")
 
 
 def persist_engine(engine: MemoRAGQueryEngine, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:

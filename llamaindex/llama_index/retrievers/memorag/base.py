@@ -32,7 +32,7 @@ from llama_index.retrievers.memorag.defaults import as_memory, resolve_embed_mod
 from llama_index.retrievers.memorag.embedding import core_embedder
 from llama_index.retrievers.memorag.events import MemoRAGCluesEvent
 from llama_index.retrievers.memorag.filters import metadata_where
-from llama_index.retrievers.memorag.nodes import MATCHED_QUERIES, chunk_nodes, to_core_documents
+from llama_index.retrievers.memorag.nodes import MATCHED_QUERIES, RERANK_SCORE, chunk_nodes, to_core_documents
 
 dispatcher = instrument.get_dispatcher(__name__)
 
@@ -280,15 +280,20 @@ class MemoRAGRetriever(BaseRetriever):
 
 
 def _nodes(hits: Sequence[FusedHit]) -> list[NodeWithScore]:
-    return [NodeWithScore(node=_with_matches(h.item, h.matched_queries), score=h.score) for h in hits]
+    return [NodeWithScore(node=_with_matches(h), score=h.score) for h in hits]
 
 
-def _with_matches(node: BaseNode, matched: list[str]) -> BaseNode:
-    """A copy of ``node`` that says which queries found it (the stored node is left alone)."""
+def _with_matches(hit: FusedHit) -> BaseNode:
+    """A copy of the hit's node that says which queries found it, and the reranker's score when one
+    read it (the stored node is left alone)."""
+    node: BaseNode = hit.item
+    found: dict[str, Any] = {MATCHED_QUERIES: list(hit.matched_queries)}
+    if hit.rerank_score is not None:
+        found[RERANK_SCORE] = hit.rerank_score
     return node.model_copy(update={
-        "metadata": {**node.metadata, MATCHED_QUERIES: list(matched)},
-        "excluded_embed_metadata_keys": [*node.excluded_embed_metadata_keys, MATCHED_QUERIES],
-        "excluded_llm_metadata_keys": [*node.excluded_llm_metadata_keys, MATCHED_QUERIES],
+        "metadata": {**node.metadata, **found},
+        "excluded_embed_metadata_keys": [*node.excluded_embed_metadata_keys, *found],
+        "excluded_llm_metadata_keys": [*node.excluded_llm_metadata_keys, *found],
     })
 
 

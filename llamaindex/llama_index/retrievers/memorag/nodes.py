@@ -16,6 +16,7 @@ from memorag_integrations.schema import Chunk, Document
 #: Node metadata written by MemoRAG: where the chunk lies, and which queries found it.
 POSITION_KEYS = ("doc_id", "start", "end")
 MATCHED_QUERIES = "matched_queries"
+RERANK_SCORE = "rerank_score"
 
 
 def to_core_documents(documents: Iterable[Any] | Any) -> list[Document]:

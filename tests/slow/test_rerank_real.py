@@ -1,0 +1,58 @@
+"""The query-likelihood reranker with the embedded SmolLM2: its scores do not depend on how rows
+are batched and padded, they prefer the passage that answers, and the engine and both adapters
+carry them through."""
+
+import pytest
+import torch
+
+from memorag_integrations import Document, MemoRAG
+from memorag_integrations.llm.transformers import TransformersGenerator
+from memorag_integrations.memory.kv import KVMemory
+from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker
+from memorag_integrations.retrieval.retriever import DenseRetriever
+
+pytestmark = pytest.mark.slow
+
+QUERY = "Which river flows through the capital of Hungary?"
+ANSWERS = "Budapest, the capital of Hungary, lies on both banks of the Danube, which divides Buda from Pest."
+OTHERS = ["The recipe needs two cups of flour, a pinch of salt and warm water; knead for ten minutes.",
+          "Hungary joined the European Union in 2004 together with nine other countries.",
+          "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen."]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return TransformersGenerator()
+
+
+def one_row(lm, prompt, continuation):
+    """The log-probability of ``continuation`` after ``prompt``, one unpadded row, all logits."""
+    head = lm.tokenizer(lm.render(prompt), add_special_tokens=False).input_ids
+    tail = lm.tokenizer(continuation, add_special_tokens=False).input_ids
+    ids = torch.tensor([head + tail])
+    with torch.inference_mode():
+        logp = torch.log_softmax(lm.model(input_ids=ids).logits[0].float(), dim=-1)
+    return sum(float(logp[len(head) + i - 1, t]) for i, t in enumerate(tail))
+
+
+def test_batched_padded_scores_equal_one_row_at_a_time(lm):
+    prompts = [f"Passage:\n{t}\n\nWrite a question that this passage answers." for t in [ANSWERS, *OTHERS]]
+    batched = lm.continuation_logprobs(prompts, QUERY, batch_size=3)  # rows of unequal length, padded
+    alone = [one_row(lm, p, QUERY) for p in prompts]
+    assert batched == pytest.approx(alone, abs=1e-3)
+    assert lm.continuation_logprobs(prompts, "") == [0.0] * 4
+
+
+def test_the_passage_that_answers_scores_highest(lm):
+    scores = QueryLikelihoodReranker(lm).score(QUERY, [*OTHERS, ANSWERS])
+    assert max(range(4), key=scores.__getitem__) == 3
+
+
+def test_the_engine_reranks_with_its_own_model(lm):
+    text = "\n\n".join([*OTHERS, ANSWERS] * 2)
+    chunks = DenseRetriever(chunk_tokens=32, chunk_overlap=0)  # about a passage a chunk
+    engine = MemoRAG(KVMemory(lm), chunks, rerank=6, k=2, progress=False).memorize([Document(text, "notes")])
+    assert isinstance(engine.reranker, QueryLikelihoodReranker) and engine.reranker.generator is lm
+    evidence = engine.retrieve(QUERY)
+    assert "Danube" in evidence[0].text and evidence[0].rerank_score is not None
+    assert evidence[0].rerank_score >= max(e.rerank_score for e in evidence)

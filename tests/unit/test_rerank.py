@@ -1,0 +1,110 @@
+"""The rerank step of the pipeline: which candidates a reranker reads, how its order is fused with
+theirs, and the engine's checks. The reranker here is a word counter; the real model's scores are
+tested in tests/slow/test_rerank_real.py."""
+
+import asyncio
+
+import pytest
+from fakes import HashEmbedder, ScriptedGenerator
+from test_pipeline import ListSearcher
+
+from memorag_integrations import Clues, InvalidInputError, MemoRAG, PromptMemory
+from memorag_integrations.errors import UnsupportedError
+from memorag_integrations.pipeline import Fusion, Steps, arank, rank, reordered
+from memorag_integrations.retrieval.fusion import FusedHit
+from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker, Reranker
+from memorag_integrations.retrieval.retriever import DenseRetriever
+
+ITEMS = ["apple pie recipe", "apple tree orchard", "apple orchard harvest in autumn", "pie crust"]
+
+
+class WordReranker(Reranker):
+    """Scores a text by how often ``favourite`` occurs in it; records what it read."""
+
+    def __init__(self, favourite="autumn"):
+        self.favourite, self.read, self.asynced = favourite, [], False
+
+    def score(self, query, texts):
+        self.read.append(list(texts))
+        return [float(t.split().count(self.favourite)) for t in texts]
+
+    async def ascore(self, query, texts):
+        self.asynced = True
+        return self.score(query, texts)
+
+
+def hits(*names):
+    return [FusedHit(n, n, score=1.0 / i) for i, n in enumerate(names, 1)]
+
+
+def test_reordered_fuses_the_two_orders_and_keeps_the_rest_in_place():
+    fused = hits("a", "b", "c", "d", "e")
+    out = reordered(fused, [0.0, 0.0, 5.0], rrf_k=10)  # the reranker puts "c" first among a, b, c
+    # c: 1/13 + 1/11 beats b: 1/12 + 1/13; a and b score alike for the reranker, so a stays before b
+    assert [h.key for h in out] == ["a", "c", "b", "d", "e"]
+    assert [h.rerank_score for h in out] == [0.0, 5.0, 0.0, None, None]
+    assert out[0].score == pytest.approx(1 / 11 + 1 / 12)
+    assert [h.score for h in out[3:]] == [1 / 4, 1 / 5]  # unread hits keep their fused scores
+
+
+def test_a_candidate_both_orders_put_first_stays_first():
+    out = reordered(hits("a", "b", "c"), [9.0, 1.0, 2.0], rrf_k=10)
+    assert [h.key for h in out] == ["a", "c", "b"]
+
+
+def test_rank_reranks_only_the_best_candidates_and_then_cuts_to_k():
+    searcher, reranker = ListSearcher(ITEMS), WordReranker()
+    plain = rank(searcher, "apple orchard", None, k=2, fusion=Fusion(), count_tokens=len)
+    assert [h.item for h in plain] == ["apple tree orchard", "apple orchard harvest in autumn"]
+    got = rank(searcher, "apple orchard", None, k=2, fusion=Fusion(), count_tokens=len, steps=Steps(rerank=3),
+               reranker=reranker)
+    assert reranker.read == [["apple tree orchard", "apple orchard harvest in autumn", "apple pie recipe"]]
+    assert [h.item for h in got] == ["apple orchard harvest in autumn", "apple tree orchard"]
+    assert got[0].rerank_score == 1.0
+
+
+def test_arank_scores_through_the_rerankers_async_path():
+    reranker = WordReranker()
+    got = asyncio.run(arank(ListSearcher(ITEMS), "apple orchard", None, k=2, fusion=Fusion(), count_tokens=len,
+                            steps=Steps(rerank=3), reranker=reranker))
+    assert reranker.asynced and got[0].item == "apple orchard harvest in autumn"
+
+
+def test_nothing_is_reranked_without_a_query_or_with_the_step_off():
+    searcher, reranker = ListSearcher(ITEMS), WordReranker()
+    rank(searcher, "", Clues(["apple orchard"]), k=2, fusion=Fusion(), count_tokens=len, steps=Steps(rerank=3),
+         reranker=reranker)  # a summary's key points: no question to judge passages by
+    rank(searcher, "apple orchard", None, k=2, fusion=Fusion(), count_tokens=len, reranker=reranker)
+    assert reranker.read == []
+
+
+def test_rerank_without_a_reranker_is_a_clear_error():
+    with pytest.raises(InvalidInputError, match="needs a reranker"):
+        rank(ListSearcher(ITEMS), "apple orchard", None, k=2, fusion=Fusion(), count_tokens=len, steps=Steps(rerank=3))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_bad_rerank_depths_are_refused(bad):
+    with pytest.raises(InvalidInputError, match="rerank must be"):
+        Steps(rerank=bad)
+
+
+def engine(**options):
+    return MemoRAG(PromptMemory(ScriptedGenerator()), DenseRetriever(HashEmbedder(), chunk_tokens=8), progress=False,
+                   **options)
+
+
+def test_the_engine_refuses_to_rerank_with_a_generator_that_cannot_score():
+    with pytest.raises(InvalidInputError, match="cannot: pass reranker="):
+        engine(rerank=5)
+    with pytest.raises(UnsupportedError, match="TransformersGenerator can"):
+        QueryLikelihoodReranker(ScriptedGenerator()).score("q", ["a passage"])
+
+
+def test_the_engine_reranks_with_the_reranker_it_is_given():
+    reranker = WordReranker("autumn")
+    core = engine(rerank=4, reranker=reranker, k=1, grounding=None)
+    core.memorize(". ".join(ITEMS))
+    evidence = core.retrieve("apple orchard", clues=Clues())
+    assert reranker.read and evidence[0].rerank_score is not None
+    assert core.steps.rerank == 4
