@@ -18,6 +18,7 @@ import numpy as np
 from memorag_integrations import MemoRAG
 from memorag_integrations.pipeline import Steps, rank
 from memorag_integrations.prompts import format_evidence, get_prompts
+from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker, Reranker
 from memorag_integrations.schema import Chunk, Clues
 
 from benchmarks import peers
@@ -33,6 +34,9 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "memorag_feedback": ("clues", Steps(feedback=1)),
     "memorag_grounded_feedback": ("clues", Steps(grounding=0.3, feedback=1)),
     "dense_feedback": ("none", Steps(feedback=1)),  # the second round without the memory: a control
+    # The model reads the best RERANK fused candidates and scores each by the query's likelihood.
+    "memorag_reranked": ("clues", Steps(grounding=0.3, rerank=10)),
+    "dense_reranked": ("none", Steps(rerank=10)),  # the reranker without the memory's clues: a control
     # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
     # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).
     "memorag_routed": ("routed", Steps()),
@@ -97,6 +101,37 @@ class RecordedCalls:
         return [self.calls[key]["text"] for key in keys]
 
 
+class RecordedScores(Reranker):
+    """A reranker's scores kept on disk, keyed by query and passage, as :class:`RecordedCalls` keeps
+    the memory's answers: variants that read the same candidates share one scoring, and each is
+    charged the seconds the first scoring measured."""
+
+    def __init__(self, reranker: Reranker, path: Path | None) -> None:
+        self.reranker, self.path = reranker, path
+        self.scores: dict[str, dict] = {}
+        if path is not None and path.is_file():
+            self.scores = json.loads(path.read_text(encoding="utf-8"))
+        self.seconds = 0.0  # measured or replayed seconds of every score so far
+        self.wall = 0.0  # seconds actually spent scoring in this run
+
+    def score(self, query: str, texts) -> list[float]:
+        keys = [hashlib.sha256(f"{query}\0{text}".encode()).hexdigest() for text in texts]
+        todo = list(dict.fromkeys(key for key in keys if key not in self.scores))
+        if todo:
+            fresh = [texts[keys.index(key)] for key in todo]
+            t0 = time.perf_counter()
+            values = self.reranker.score(query, fresh)
+            self.wall += time.perf_counter() - t0
+            each = round((time.perf_counter() - t0) / len(todo), 4)
+            self.scores.update({key: {"score": v, "seconds": each} for key, v in zip(todo, values)})
+            if self.path is not None:
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self.scores), encoding="utf-8")
+                tmp.replace(self.path)
+        self.seconds += sum(self.scores[key]["seconds"] for key in keys)
+        return [self.scores[key]["score"] for key in keys]
+
+
 class Methods:
     """The methods over one memorized engine. ``expand_tokens`` caps what any LLM writes to expand
     a query (clues, peers' query variants, HyDE documents); ``answer_tokens`` caps answers.
@@ -110,6 +145,8 @@ class Methods:
         self.memory_calls = RecordedCalls(engine.memory.generate_many, calls)
         engine.memory.generate_many = self.memory_calls.many  # type: ignore[method-assign]
         self.routed_calls = RecordedCalls(engine.memory.generate_many, calls and calls.with_suffix(".routed.json"))
+        self.reranker = RecordedScores(QueryLikelihoodReranker(engine.generator),
+                                       calls and calls.with_suffix(".scores.json"))
         self._expansions: dict[str, tuple[Clues, float]] = {}
         self._drafts: dict[str, tuple[str, float]] = {}
         self._routed: dict[str, tuple[Clues, float]] = {}
@@ -138,10 +175,14 @@ class Methods:
                 draft, draft_s = self._draft(query)
                 clues = Clues(clues.spans, clues.surrogate_questions, draft or None)
                 spent, calls = spent + draft_s, 3
-        t0 = time.perf_counter()
+        steps = steps or self.engine.steps
+        t0, charged, scoring = time.perf_counter(), self.reranker.seconds, self.reranker.wall
         hits = rank(self.engine.retriever, query, clues, k=self.k, fusion=self.engine.fusion,
-                    count_tokens=self.engine.generator.count_tokens, steps=steps or self.engine.steps)
-        return Outcome([h.item for h in hits], clues.queries(), spent + time.perf_counter() - t0, model_calls=calls)
+                    count_tokens=self.engine.generator.count_tokens, steps=steps, reranker=self.reranker)
+        # The scoring is charged what it measured when first done, as the memory's calls are.
+        spent += time.perf_counter() - t0 - (self.reranker.wall - scoring) + (self.reranker.seconds - charged)
+        calls += 1 if steps.rerank else 0
+        return Outcome([h.item for h in hits], clues.queries(), spent, model_calls=calls)
 
     def _expansion(self, query: str) -> tuple[Clues, float]:
         """Clues (spans + surrogate questions), written once per query and shared by every variant."""

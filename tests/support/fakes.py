@@ -37,6 +37,16 @@ class ScriptedGenerator(TextGenerator):
         return "ANSWER(" + str(len(messages)) + ")"
 
 
+class ScoringGenerator(ScriptedGenerator):
+    """A scripted generator that also scores text: a continuation is as likely as the share of its
+    words the prompt holds (a stand-in for a model's log-probabilities)."""
+
+    def continuation_logprobs(self, prompts, continuation):
+        words = set(re.findall(r"\w+", continuation.lower()))
+        return [float(len(words & set(re.findall(r"\w+", as_messages(p)[-1]["content"].lower()))))
+                for p in prompts]
+
+
 class ContextRecorder(ScriptedGenerator):
     """Also records the memory context of each call made with one (its first message)."""
 

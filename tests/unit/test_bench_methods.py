@@ -5,10 +5,11 @@ checked fast; the peers are the real LangChain MultiQueryRetriever and LlamaInde
 QueryFusionRetriever / HyDEQueryTransform. Real-model runs are the benchmark itself.
 """
 
+import hashlib
 import json
 
 import pytest
-from fakes import HashEmbedder, ScriptedGenerator
+from fakes import HashEmbedder, ScoringGenerator
 
 
 from benchmarks import run as bench_run  # noqa: E402
@@ -30,7 +31,7 @@ class FakeModels:
     """What run_tasks needs from run.Models, built on the stand-ins."""
 
     def __init__(self) -> None:
-        self.generator, self.embedder = ScriptedGenerator(), HashEmbedder()
+        self.generator, self.embedder = ScoringGenerator(), HashEmbedder()
 
     def memory(self):
         return PromptMemory(self.generator)
@@ -55,8 +56,8 @@ def test_every_ranking_method_returns_engine_chunks_within_budget(engine, name):
     assert outcome.retrieval_s >= 0
     if VARIANTS.get(name, ("model",))[0] != "none":  # every expanding method shows what its model wrote
         assert outcome.queries and QUERY not in outcome.queries and outcome.model_calls >= 1
-    else:
-        assert outcome.model_calls == 0
+    else:  # the reranker's scoring is the only model call without clues
+        assert outcome.model_calls == (1 if VARIANTS[name][1].rerank else 0)
 
 
 def test_memorag_uses_the_memory_clues_and_draft(engine):
@@ -118,6 +119,31 @@ def test_ablation_variants_share_one_expansion_and_differ_only_in_steps(engine):
     assert len(memory_calls) == 3
     assert outcomes["memorag_plain"].queries == outcomes["memorag_grounded"].queries == outcomes["memorag"].queries
     assert outcomes["dense_feedback"].queries == [] and outcomes["dense_feedback"].model_calls == 0
+    assert outcomes["memorag_reranked"].model_calls == outcomes["memorag_plain"].model_calls + 1
+
+
+def test_recorded_scores_score_each_passage_once_and_replay_from_disk(tmp_path):
+    from benchmarks.methods import RecordedScores
+    from memorag_integrations.retrieval.rerank import Reranker
+
+    class Counting(Reranker):
+        def __init__(self):
+            self.read = []
+
+        def score(self, query, texts):
+            self.read.append(list(texts))
+            return [float(len(t)) for t in texts]
+
+    path, inner = tmp_path / "scores.json", Counting()
+    recorded = RecordedScores(inner, path)
+    assert recorded.score("q", ["aa", "b"]) == [2.0, 1.0]
+    assert recorded.score("q", ["b", "ccc", "ccc"]) == [1.0, 3.0, 3.0]
+    assert recorded.score("other", ["b"]) == [1.0]
+    assert inner.read == [["aa", "b"], ["ccc"], ["b"]]  # a passage is scored once per query
+    replay = RecordedScores(Counting(), path)
+    assert replay.score("q", ["ccc", "aa"]) == [3.0, 2.0] and replay.reranker.read == []
+    charged = [recorded.scores[hashlib.sha256(f"q\0{t}".encode()).hexdigest()]["seconds"] for t in ("ccc", "aa")]
+    assert replay.wall == 0 and replay.seconds == pytest.approx(sum(charged))  # charged what they first cost
 
 
 def test_recorded_calls_run_only_the_new_ones_together_and_replay_from_disk(tmp_path):
