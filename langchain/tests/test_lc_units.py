@@ -81,3 +81,15 @@ def test_a_retriever_over_a_vector_store_saves_its_corpus_and_loads_back_into_a_
 def test_summaries_retrieve_by_key_points():
     docs = fake_retriever().invoke("", task="summarize")
     assert docs and docs[0].metadata["clues"]["spans"]
+
+
+def test_a_reranking_engine_puts_the_rerankers_score_in_the_metadata():
+    from fakes import ScoringGenerator
+
+    retriever = DenseRetriever(HashEmbedder(), chunk_tokens=10, chunk_overlap=0)
+    engine = MemoRAG(PromptMemory(ScoringGenerator()), retriever, rerank=4, progress=False).memorize(TEXT)
+    docs = MemoRAGRetriever(engine=engine, k=3).invoke("When was the launch?")
+    assert len(docs) == 3 and all(isinstance(d.metadata["rerank_score"], float) for d in docs)
+    assert [d.metadata["score"] for d in docs] == sorted((d.metadata["score"] for d in docs), reverse=True)
+    plain = MemoRAGRetriever(engine=fake_engine(), k=3).invoke("When was the launch?")
+    assert all("rerank_score" not in d.metadata for d in plain)

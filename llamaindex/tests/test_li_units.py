@@ -232,3 +232,15 @@ def test_the_engine_behind_an_outside_store_keeps_no_chunks_of_its_own(engine, t
     folder = core.save(tmp_path / "core")  # its chunks without vectors; persist() keeps LlamaIndex's storage
     assert json.loads((folder / "manifest.json").read_text())["index"] == "outside"
     assert not (folder / "index.faiss").exists()
+
+
+def test_a_reranking_engine_puts_the_rerankers_score_in_node_metadata():
+    from fakes import ScoringGenerator
+
+    docs = [Document(text=LAUNCH_TEXT, doc_id="log")]
+    engine = MemoRAGQueryEngine.from_documents(docs, memory=PromptMemory(ScoringGenerator()),
+                                               embed_model=MemoRAGEmbedding(HashEmbedder()), rerank=4, **OPTIONS)
+    nodes = engine.retriever.retrieve("When did it start?")
+    assert nodes and all(isinstance(n.node.metadata["rerank_score"], float) for n in nodes)
+    assert "rerank_score" in nodes[0].node.excluded_llm_metadata_keys  # the generator never reads it
+    assert all("rerank_score" not in n.node.metadata for n in fake_engine().retriever.retrieve("When did it start?"))
