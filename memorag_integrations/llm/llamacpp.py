@@ -21,7 +21,7 @@ import numpy as np
 
 from memorag_integrations.errors import GenerationError, IncompatibleStoreError, InvalidInputError, require
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
-from memorag_integrations.llm.llamacpp_parallel import allow_sequences, cells_needed, decode_parallel
+from memorag_integrations.llm.llamacpp_parallel import allow_sequences, cells_needed, decode_parallel, score_parallel
 from memorag_integrations.models import DEFAULT_LM, GGUF_WEIGHTS, requantized_gguf, resolve_lm
 
 logger = logging.getLogger(__name__)
@@ -155,6 +155,25 @@ class LlamaCppGenerator(TextGenerator):
         with self.lock:
             self._prefix_owner = None  # the cache is used from its start
             return self._decode_groups(0, tokens, [max_new_tokens] * len(tokens))
+
+    def continuation_logprobs(self, prompts: Sequence[Prompt], continuation: str) -> list[float]:
+        """Summed log-probability of ``continuation`` as the reply to each prompt, :attr:`sequences`
+        prompts read together (as many as fit the cache)."""
+        tail = self.llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)
+        heads = [self.tokenize(self.render(p)) for p in prompts]
+        for head in heads:
+            self._check_room(len(head) + len(tail), 0)
+        groups: list[list[list[int]]] = []
+        for head in heads:
+            grown = [*groups[-1], head] if groups else []
+            cells = sum(map(len, grown)) + len(grown) * len(tail)
+            if grown and len(grown) <= self.sequences and cells <= self.llm.n_ctx():
+                groups[-1] = grown
+            else:
+                groups.append([head])
+        with self.lock:
+            self._prefix_owner = None  # the cache is used from its start
+            return [score for group in groups for score in score_parallel(self.llm, group, tail)]
 
     def continue_parallel(self, keep: int, suffixes: Sequence[Sequence[int]],
                           max_new_tokens: Sequence[int]) -> list[str]:

@@ -13,7 +13,7 @@ alone.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -97,6 +97,37 @@ def decode_parallel(llm, prompts: Sequence[Sequence[int]], max_new_tokens: Seque
         llm.n_tokens = keep
 
 
+def score_parallel(llm, prompts: Sequence[Sequence[int]], tail: Sequence[int]) -> list[float]:
+    """The summed log-probability of ``tail`` after each prompt: each prompt and the tail are read
+    as one sequence from the start of the cache, all sequences in the same passes, with logits
+    only at the positions that predict the tail. The cache is left empty (``Llama.n_tokens = 0``);
+    the caller holds the context's lock and keeps the group within the cache."""
+    import llama_cpp
+
+    if not prompts or not tail:
+        return [0.0] * len(prompts)
+    if len(prompts) > max_sequences(llm):
+        raise GenerationError(f"{len(prompts)} sequences at once, but this llama.cpp context holds "
+                              f"{max_sequences(llm)}")
+    _forget_after(llm, 0, len(prompts))
+    batch = llama_cpp.llama_batch_init(llm.n_batch, 0, 1)
+    try:
+        starts = {s: len(p) - 1 for s, p in enumerate(prompts)}  # the position before the tail's first token
+        logits = _read_logits(llm, batch, [(s, [*p, *tail], 0) for s, p in enumerate(prompts)],
+                              lambda s, i: starts[s] <= i < starts[s] + len(tail))
+        scores = []
+        for s in range(len(prompts)):
+            rows = np.stack([logits[(s, starts[s] + j)] for j in range(len(tail))]).astype(np.float64)
+            peak = rows.max(axis=1, keepdims=True)
+            log_norm = np.log(np.exp(rows - peak).sum(axis=1)) + peak[:, 0]
+            scores.append(float((rows[np.arange(len(tail)), list(tail)] - log_norm).sum()))
+        return scores
+    finally:
+        llama_cpp.llama_batch_free(batch)
+        _forget_after(llm, 0, len(prompts))
+        llm.n_tokens = 0
+
+
 def cells_needed(prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int]) -> int:
     """KV cells a :func:`decode_parallel` call takes beyond its kept prefix (the shared start counted once)."""
     common = _shared_start(prompts)
@@ -115,28 +146,37 @@ def _forget_after(llm, keep: int, n_seq: int) -> None:
 def _read(llm, batch, pieces: list[tuple[int, Sequence[int], int]], *, want_logits: bool) -> dict[int, np.ndarray]:
     """Read ``(sequence, tokens, first position)`` pieces in as few ``llama_decode`` calls as the
     context's batch allows; returns the logits after each piece's last token (when ``want_logits``)."""
+    last = {s: len(toks) - 1 for s, toks, _ in pieces}
+    got = _read_logits(llm, batch, pieces, lambda s, i: want_logits and i == last[s])
+    return {s: row for (s, _), row in got.items()}
+
+
+def _read_logits(llm, batch, pieces: list[tuple[int, Sequence[int], int]],
+                 wanted: Callable[[int, int], bool]) -> dict[tuple[int, int], np.ndarray]:
+    """:func:`_read`'s work: the logits after the ``i``-th token of sequence ``s``'s piece wherever
+    ``wanted(s, i)``, keyed ``(s, i)``."""
     import llama_cpp
 
     n_vocab = int(llama_cpp.llama_vocab_n_tokens(llm._model.vocab))
-    queue = [(s, pos + i, t, i == len(toks) - 1) for s, toks, pos in pieces for i, t in enumerate(toks)]
-    out: dict[int, np.ndarray] = {}
+    queue = [(s, j, pos + j, t) for s, toks, pos in pieces for j, t in enumerate(toks)]
+    out: dict[tuple[int, int], np.ndarray] = {}
     for begin in range(0, len(queue), llm.n_batch):
         part = queue[begin:begin + llm.n_batch]
         batch.n_tokens = len(part)
-        last_of: dict[int, int] = {}
-        for i, (s, pos, token, last) in enumerate(part):
+        kept: dict[tuple[int, int], int] = {}
+        for i, (s, j, pos, token) in enumerate(part):
             batch.token[i], batch.pos[i] = token, pos
             batch.n_seq_id[i], batch.seq_id[i][0] = 1, s
-            batch.logits[i] = bool(want_logits and last)
-            if want_logits and last:
-                last_of[s] = i
+            batch.logits[i] = wanted(s, j)
+            if batch.logits[i]:
+                kept[(s, j)] = i
         code = llama_cpp.llama_decode(llm.ctx, batch)
         if code != 0:
             raise GenerationError(f"llama.cpp could not decode {len(part)} tokens of {len(pieces)} sequences "
                                   f"(code {code}: the context is too small for them; pass a larger n_ctx)")
-        for s, i in last_of.items():
+        for key, i in kept.items():
             pointer = ctypes.cast(llama_cpp.llama_get_logits_ith(llm.ctx, i), ctypes.POINTER(ctypes.c_float))
-            out[s] = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).copy()
+            out[key] = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).copy()
     return out
 
 

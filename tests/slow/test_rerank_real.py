@@ -48,6 +48,23 @@ def test_the_passage_that_answers_scores_highest(lm):
     assert max(range(4), key=scores.__getitem__) == 3
 
 
+def test_llamacpp_scores_like_transformers_and_leaves_the_memory_alone(lm):
+    from memorag_integrations.llm.llamacpp import LlamaCppGenerator
+    from memorag_integrations.memory.llamacpp import LlamaCppKVMemory
+
+    cpp = LlamaCppGenerator(sequences=2)  # four prompts: two groups of two sequences
+    memory = LlamaCppKVMemory(cpp)
+    memory.memorize([Document(ANSWERS + " " + OTHERS[0], "notes")], progress=False)
+    before = memory.generate("Which river is named in the text?", 12)
+    texts = [*OTHERS, ANSWERS]
+    ours = QueryLikelihoodReranker(cpp).score(QUERY, texts)
+    theirs = QueryLikelihoodReranker(lm).score(QUERY, texts)
+    # F16 weights in llama.cpp, the same weights de-quantised to float32 in transformers.
+    assert ours == pytest.approx(theirs, abs=0.5)
+    assert max(range(4), key=ours.__getitem__) == 3
+    assert memory.generate("Which river is named in the text?", 12) == before  # its prefix is restored
+
+
 def test_the_engine_reranks_with_its_own_model(lm):
     text = "\n\n".join([*OTHERS, ANSWERS] * 2)
     chunks = DenseRetriever(chunk_tokens=32, chunk_overlap=0)  # about a passage a chunk
