@@ -23,7 +23,7 @@ from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, che
 from memorag_integrations.progress import Progress
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
-from memorag_integrations.retrieval.rerank import Reranker, default_reranker
+from memorag_integrations.retrieval.rerank import Reranker, can_score, default_reranker
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
@@ -75,7 +75,7 @@ class MemoRAG:
         rrf_k: int = DEFAULT_RRF_K,
         grounding: float | None = defaults.GROUNDING,
         feedback: int = defaults.FEEDBACK,
-        rerank: int = defaults.RERANK,
+        rerank: int | None = None,
         reranker: Reranker | None = None,
         route: int | None = defaults.ROUTE,
         clue_tokens: int = defaults.CLUE_TOKENS,
@@ -99,8 +99,10 @@ class MemoRAG:
         self.grounding = grounding
         self.feedback = feedback
         self.rerank = rerank
+        self.reranker = reranker
         self.fusion, self.steps  # noqa: B018 (bad settings fail here, not at the first query)
-        self.reranker = reranker if reranker is not None or not rerank else default_reranker(self.generator)
+        if self.steps.rerank and reranker is None:
+            self.reranker = default_reranker(self.generator)
         self.route = None if route is None else check_k(route, "route")
         self.clue_tokens = check_k(clue_tokens, "clue_tokens")
         self.answer_tokens = check_k(answer_tokens, "answer_tokens")
@@ -295,7 +297,14 @@ class MemoRAG:
 
     @property
     def steps(self) -> Steps:
-        return Steps(self.grounding, self.feedback, rerank=self.rerank)
+        return Steps(self.grounding, self.feedback, rerank=self._rerank_depth())
+
+    def _rerank_depth(self) -> int:
+        """``rerank`` as given, or by default (None) :data:`defaults.RERANK` candidates where there is
+        a model to score them: the given reranker, or a generator that scores text."""
+        if self.rerank is not None:
+            return self.rerank
+        return defaults.RERANK if self.reranker is not None or can_score(self.generator) else 0
 
     # -- answering ---------------------------------------------------------------------------------
     def answer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,

@@ -47,10 +47,16 @@ class QueryLikelihoodReranker(Reranker):
         return f"{type(self).__name__}({self.generator!r})"
 
 
+def can_score(generator: TextGenerator) -> bool:
+    """Whether ``generator`` gives token probabilities (transformers and llama.cpp do; an
+    OpenAI-compatible endpoint does not)."""
+    return type(generator).continuation_logprobs is not TextGenerator.continuation_logprobs
+
+
 def default_reranker(generator: TextGenerator) -> QueryLikelihoodReranker:
     """The engine's reranker when it is asked to rerank and given none: the likelihoods of its own
     generator, or a typed error where that generator cannot score text."""
-    if type(generator).continuation_logprobs is TextGenerator.continuation_logprobs:
+    if not can_score(generator):
         raise InvalidInputError(f"rerank needs a model that scores text, and {type(generator).__name__} cannot: pass "
                                 "reranker=QueryLikelihoodReranker(TransformersGenerator(...)), or rerank=0")
     return QueryLikelihoodReranker(generator)

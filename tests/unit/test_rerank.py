@@ -108,3 +108,18 @@ def test_the_engine_reranks_with_the_reranker_it_is_given():
     evidence = core.retrieve("apple orchard", clues=Clues())
     assert reranker.read and evidence[0].rerank_score is not None
     assert core.steps.rerank == 4
+
+
+def test_by_default_the_engine_reranks_only_where_a_model_can_score(monkeypatch):
+    from fakes import ScoringGenerator
+
+    from memorag_integrations import defaults
+
+    monkeypatch.setattr(defaults, "RERANK", 4)
+    assert engine().steps.rerank == 0 and engine().reranker is None  # a generator without probabilities
+    scoring = MemoRAG(PromptMemory(ScoringGenerator()), DenseRetriever(HashEmbedder()), progress=False)
+    assert scoring.steps.rerank == 4 and scoring.rerank is None  # None: the default, kept as such for saving
+    assert isinstance(scoring.reranker, QueryLikelihoodReranker)
+    assert engine(reranker=WordReranker()).steps.rerank == 4  # a reranker of its own
+    off = MemoRAG(PromptMemory(ScoringGenerator()), DenseRetriever(HashEmbedder()), rerank=0, progress=False)
+    assert off.steps.rerank == 0 and off.reranker is None
