@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--task", choices=TASK_NAMES, default="memorag")
     ask.add_argument("-k", type=positive_int, default=defaults.K, help="evidence chunks to retrieve")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    ask.add_argument("--rerank", type=whole_number, default=None, metavar="N",
+                     help=f"candidates the model rereads and reorders (default {defaults.RERANK}; 0: off)")
     _filter_options(ask)
     _stream_option(ask)
     _model_options(ask)
@@ -214,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"memorized {len(docs)} document(s), {len(engine.retriever.chunks)} chunks -> {args.save_dir}")
         return 0
     memory, retriever = _components(args, memorizing=False)
-    engine = MemoRAG.load(args.save_dir, memory, retriever)
+    engine = MemoRAG.load(args.save_dir, memory, retriever, rerank=getattr(args, "rerank", None))
     question, task = (args.question, args.task) if args.command == "ask" else ("", "summarize")
     if args.stream is None:  # stream to a person at a terminal; print whole results to pipes and files
         args.stream = sys.stdout.isatty() and not args.json
@@ -224,6 +226,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_answer(engine.answer(question, task, k=args.k, **filters), args.json)
     return 0
+
+
+def whole_number(value: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number (0 or more), got {value!r}")
+    return int(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

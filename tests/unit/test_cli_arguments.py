@@ -11,6 +11,8 @@ BAD = [
     (["memorize", "a.txt", "--save-dir", "out", "--max-memory-tokens", "many"], "must be a positive whole number"),
     (["ask", "corpus", "q", "-k", "0"], "argument -k: must be a positive whole number, got '0'"),
     (["summarize", "corpus", "-k", "-1"], "argument -k: must be a positive whole number"),
+    (["ask", "corpus", "q", "--rerank", "-3"], "argument --rerank: must be a whole number (0 or more), got '-3'"),
+    (["ask", "corpus", "q", "--rerank", "ten"], "argument --rerank: must be a whole number"),
     (["ask", "corpus", "q", "--task", "translate"], "argument --task: invalid choice: 'translate'"),
     (["ask", "corpus", "   "], "the query is empty"),
     (["ask", "corpus", "q", "--device", "nonsense"], "unknown device 'nonsense'; use cpu, cuda, cuda:N or mps"),
