@@ -43,8 +43,10 @@ def memory_budget(context_window: int, max_memory_tokens: int | None = None) -> 
 # second search (off: it helped on dev but lost evidence on held-out hotpot).
 GROUNDING: float | None = 0.3
 FEEDBACK = 0
-# Candidates the reranker reads (see pipeline.Steps.rerank); 0: off.
-RERANK = 0
+# Candidates the reranker reads (see pipeline.Steps.rerank), where a model can score them: with the
+# embedded model it lifted hotpot R@5 both golds by +0.06 on dev and +0.08 over the clues alone on
+# held-out, for about 5 s a query on two cores.
+RERANK = 10
 # Routing (see MemoRAG.route): off by default until it wins on held-out; hits searched per routed document.
 ROUTE: int | None = None
 ROUTE_FETCH = 4
