@@ -65,6 +65,19 @@ class Outcome:
     model_calls: int = 0  # calls to a language model before retrieval
 
 
+def read_record(path: Path | None) -> dict[str, dict]:
+    """A recorded file's entries (empty when there is none yet)."""
+    return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else {}
+
+
+def write_record(path: Path | None, entries: dict[str, dict]) -> None:
+    """Replace a recorded file whole, so a run stopped mid-write leaves the old one."""
+    if path is not None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+
 class RecordedCalls:
     """The memory's answers kept on disk beside a memorized corpus, keyed by instruction and budget.
 
@@ -76,9 +89,7 @@ class RecordedCalls:
     def __init__(self, generate_many: Callable[[list[tuple[str, int]]], list[str]], path: Path | None) -> None:
         self._generate_many, self.path = generate_many, path
         self.scope = ""  # what the memory held, when calls of several memories share one file
-        self.calls: dict[str, dict] = {}
-        if path is not None and path.is_file():
-            self.calls = json.loads(path.read_text(encoding="utf-8"))
+        self.calls: dict[str, dict] = read_record(path)
         self.seconds = 0.0  # measured or replayed seconds of every call so far
 
     def __call__(self, instruction: str, max_new_tokens: int = 256) -> str:
@@ -93,10 +104,7 @@ class RecordedCalls:
             each = round((time.perf_counter() - t0) / len(todo), 3)
             for j, text in zip(todo, texts):
                 self.calls[keys[j]] = {"text": text, "seconds": each}
-            if self.path is not None:
-                tmp = self.path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self.calls, ensure_ascii=False), encoding="utf-8")
-                tmp.replace(self.path)
+            write_record(self.path, self.calls)
         self.seconds += sum(self.calls[key]["seconds"] for key in keys)
         return [self.calls[key]["text"] for key in keys]
 
@@ -108,9 +116,7 @@ class RecordedScores(Reranker):
 
     def __init__(self, reranker: Reranker, path: Path | None) -> None:
         self.reranker, self.path = reranker, path
-        self.scores: dict[str, dict] = {}
-        if path is not None and path.is_file():
-            self.scores = json.loads(path.read_text(encoding="utf-8"))
+        self.scores: dict[str, dict] = read_record(path)
         self.seconds = 0.0  # measured or replayed seconds of every score so far
         self.wall = 0.0  # seconds actually spent scoring in this run
 
@@ -121,13 +127,11 @@ class RecordedScores(Reranker):
             fresh = [texts[keys.index(key)] for key in todo]
             t0 = time.perf_counter()
             values = self.reranker.score(query, fresh)
-            self.wall += time.perf_counter() - t0
-            each = round((time.perf_counter() - t0) / len(todo), 4)
-            self.scores.update({key: {"score": v, "seconds": each} for key, v in zip(todo, values)})
-            if self.path is not None:
-                tmp = self.path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self.scores), encoding="utf-8")
-                tmp.replace(self.path)
+            elapsed = time.perf_counter() - t0
+            self.wall += elapsed
+            self.scores.update({key: {"score": v, "seconds": round(elapsed / len(todo), 4)}
+                                for key, v in zip(todo, values)})
+            write_record(self.path, self.scores)
         self.seconds += sum(self.scores[key]["seconds"] for key in keys)
         return [self.scores[key]["score"] for key in keys]
 

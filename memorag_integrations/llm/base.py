@@ -86,8 +86,8 @@ class TextGenerator(ABC):
         reply (summed over its tokens). What a :class:`~memorag_integrations.retrieval.rerank.
         QueryLikelihoodReranker` scores passages with; backends that expose token probabilities
         override it."""
-        raise UnsupportedError(f"{type(self).__name__} cannot score text; a TransformersGenerator can "
-                               "(pass one to QueryLikelihoodReranker)")
+        raise UnsupportedError(f"{type(self).__name__} cannot score text; TransformersGenerator can, and so can "
+                               "LlamaCppGenerator (pass one to QueryLikelihoodReranker)")
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; a rough estimate unless the backend knows its tokenizer."""

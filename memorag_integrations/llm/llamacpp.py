@@ -163,17 +163,10 @@ class LlamaCppGenerator(TextGenerator):
         heads = [self.tokenize(self.render(p)) for p in prompts]
         for head in heads:
             self._check_room(len(head) + len(tail), 0)
-        groups: list[list[list[int]]] = []
-        for head in heads:
-            grown = [*groups[-1], head] if groups else []
-            cells = sum(map(len, grown)) + len(grown) * len(tail)
-            if grown and len(grown) <= self.sequences and cells <= self.llm.n_ctx():
-                groups[-1] = grown
-            else:
-                groups.append([head])
+        groups = self._pack(len(heads), lambda g: sum(len(heads[j]) for j in g) + len(g) * len(tail), self.llm.n_ctx())
         with self.lock:
             self._prefix_owner = None  # the cache is used from its start
-            return [score for group in groups for score in score_parallel(self.llm, group, tail)]
+            return [score for group in groups for score in score_parallel(self.llm, [heads[j] for j in group], tail)]
 
     def continue_parallel(self, keep: int, suffixes: Sequence[Sequence[int]],
                           max_new_tokens: Sequence[int]) -> list[str]:
@@ -190,23 +183,28 @@ class LlamaCppGenerator(TextGenerator):
 
     def _decode_groups(self, keep: int, prompts: list[list[int]], max_new: list[int]) -> list[str]:
         """Decode ``prompts`` in groups that fit the cache beside ``keep`` kept positions."""
-        room = self.llm.n_ctx() - keep
         for p, m in zip(prompts, max_new):
             self._check_room(keep + len(p), m)
-        groups: list[list[int]] = []
-        for i in range(len(prompts)):
-            grown = groups[-1] + [i] if groups else []
-            if grown and len(grown) <= self.sequences and cells_needed(
-                    [prompts[j] for j in grown], [max_new[j] for j in grown]) <= room:
-                groups[-1] = grown
-            else:
-                groups.append([i])
+        groups = self._pack(len(prompts), lambda g: cells_needed([prompts[j] for j in g], [max_new[j] for j in g]),
+                            self.llm.n_ctx() - keep)
         outputs: list[str] = []
         for group in groups:
             tokens = decode_parallel(self.llm, [prompts[j] for j in group], [max_new[j] for j in group],
                                      keep=keep, penalty=self.repetition_penalty)
             outputs.extend(self.llm.detokenize(t).decode("utf-8", "replace").strip() for t in tokens)
         return outputs
+
+    def _pack(self, count: int, cells: Callable[[list[int]], int], room: int) -> list[list[int]]:
+        """Indices ``0..count-1`` in consecutive groups of at most :attr:`sequences` whose ``cells``
+        fit ``room`` KV cells (a group of one always stands)."""
+        groups: list[list[int]] = []
+        for i in range(count):
+            grown = groups[-1] + [i] if groups else []
+            if grown and len(grown) <= self.sequences and cells(grown) <= room:
+                groups[-1] = grown
+            else:
+                groups.append([i])
+        return groups
 
     def stream(self, prompt: Prompt, max_new_tokens: int = 256, *, temperature: float = 0.0,
                stop: Sequence[str] | None = None) -> Iterator[str]:

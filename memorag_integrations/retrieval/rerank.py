@@ -32,7 +32,7 @@ class Reranker(ABC):
 class QueryLikelihoodReranker(Reranker):
     """Scores a passage by the log-probability ``generator`` gives the query as a question the
     passage answers (the prompt set of the query's language). The generator must expose token
-    probabilities (:meth:`TextGenerator.continuation_logprobs`: a transformers model does)."""
+    probabilities (:meth:`TextGenerator.continuation_logprobs`: transformers and llama.cpp models do)."""
 
     def __init__(self, generator: TextGenerator) -> None:
         self.generator = generator
