@@ -36,6 +36,7 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "dense_feedback": ("none", Steps(feedback=1)),  # the second round without the memory: a control
     # The model reads the best RERANK fused candidates and scores each by the query's likelihood.
     "memorag_reranked": ("clues", Steps(grounding=0.3, rerank=10)),
+    "memorag_plain_reranked": ("clues", Steps(rerank=10)),  # for a memory whose clues grounding hurts
     "dense_reranked": ("none", Steps(rerank=10)),  # the reranker without the memory's clues: a control
     # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
     # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).

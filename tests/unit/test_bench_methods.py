@@ -120,6 +120,7 @@ def test_ablation_variants_share_one_expansion_and_differ_only_in_steps(engine):
     assert outcomes["memorag_plain"].queries == outcomes["memorag_grounded"].queries == outcomes["memorag"].queries
     assert outcomes["dense_feedback"].queries == [] and outcomes["dense_feedback"].model_calls == 0
     assert outcomes["memorag_reranked"].model_calls == outcomes["memorag_plain"].model_calls + 1
+    assert outcomes["memorag_plain_reranked"].model_calls == outcomes["memorag_plain"].model_calls + 1
 
 
 def test_recorded_scores_score_each_passage_once_and_replay_from_disk(tmp_path):
