@@ -233,7 +233,8 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
 
 
 # The scores compared question by question against dense retrieval, when a suite has them.
-PAIRED_FIELDS = ("recall_all@5", "recall_any@5", "recall_all@10", "rougeL", "f1")
+# R@3 both: where a reranker shows, since it reorders what the first ten candidates hold.
+PAIRED_FIELDS = ("recall_all@3", "recall_all@5", "recall_any@5", "recall_all@10", "rougeL", "f1")
 
 
 def versus(questions: list[dict[str, Any]], baseline: str = "dense") -> dict[str, dict[str, dict[str, float]]]:

@@ -36,6 +36,30 @@ def test_versus_compares_each_method_with_dense_question_by_question(tmp_path):
     assert paths[-1].name == "t-vs-dense.png" and paths[-1].read_bytes()[:4] == b"\x89PNG"
 
 
+def test_refresh_recomputes_the_comparisons_of_a_saved_result(tmp_path):
+    import pytest
+
+    from benchmarks.refresh import refresh
+    from memorag_integrations.errors import InvalidInputError
+
+    records = questions()
+    records[0]["methods"]["dense"]["recall_all@3"] = 0.0
+    records[0]["methods"]["memorag"]["recall_all@3"] = 1.0
+    saved = {"suite": "hotpot", "questions": records, "summary": summarize(records), "environment": ENV,
+             "versus_dense": {}}
+    path = tmp_path / "hotpot-heldout.json"
+    path.write_text(json.dumps(saved))
+    written = refresh(path)
+    again = json.loads(path.read_text())
+    assert again["questions"] == records and again["summary"] == saved["summary"]
+    assert again["versus_dense"]["memorag"]["recall_all@3"]["wins"] == 1
+    assert "| method | R@3 both | R@5 both |" in (tmp_path / "hotpot-heldout.md").read_text()
+    assert tmp_path / "hotpot-heldout-vs-dense.png" in written
+    path.write_text(json.dumps({"suite": "speed", "rows": []}))
+    with pytest.raises(InvalidInputError, match="per-question"):
+        refresh(path)
+
+
 def test_summarize_means_numeric_fields_per_method():
     summary = summarize(questions())
     assert summary["dense"] == {"recall_any@5": 0.5, "recall_all@5": 0.0, "f1": 0.25, "retrieval_s": 0.2, "n": 2}
