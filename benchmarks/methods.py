@@ -22,6 +22,7 @@ from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker, Reran
 from memorag_integrations.schema import Chunk, Clues
 
 from benchmarks import peers
+from benchmarks.report import replace_text
 
 # The ablation: each variant is the same clues (or none) under other pipeline steps, so it costs
 # only searches once the memory has written the clues. ``memorag`` is the engine as configured.
@@ -74,9 +75,7 @@ def read_record(path: Path | None) -> dict[str, dict]:
 def write_record(path: Path | None, entries: dict[str, dict]) -> None:
     """Replace a recorded file whole, so a run stopped mid-write leaves the old one."""
     if path is not None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        replace_text(path, json.dumps(entries, ensure_ascii=False))
 
 
 class RecordedCalls:

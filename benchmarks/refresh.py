@@ -18,7 +18,10 @@ from benchmarks.run import versus
 
 def refresh(path: Path) -> list[Path]:
     """Rewrite ``path`` (a suite's ``{tag}.json``) and its Markdown and plots with fresh comparisons."""
-    result = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InvalidInputError(f"{path} is not a JSON result file ({e}); pass a suite's {{tag}}.json") from e
     if not isinstance(result, dict) or not result.get("questions"):
         raise InvalidInputError(f"{path} holds no per-question records; only a suite's result file can be refreshed")
     result["versus_dense"] = versus(result["questions"])

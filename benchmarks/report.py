@@ -16,12 +16,20 @@ COLUMNS = [
 ]
 
 
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole, through a temporary file: a run stopped mid-write leaves the
+    old file, never half of a new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def write(result: dict[str, Any], folder: Path, *, tag: str) -> list[Path]:
     """Write ``{tag}.json``, ``{tag}.md`` and ``{tag}.png`` (when there is something to plot)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{tag}.json", folder / f"{tag}.md"]
-    paths[0].write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    paths[1].write_text(markdown(result, tag), encoding="utf-8")
+    replace_text(paths[0], json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    replace_text(paths[1], markdown(result, tag))
     png = folder / f"{tag}.png"
     if (plot_latency if result.get("suite") == "speed" else plot_recall)(result, png, tag):
         paths.append(png)
@@ -34,8 +42,8 @@ def write(result: dict[str, Any], folder: Path, *, tag: str) -> list[Path]:
 def save_figures(result: dict[str, Any], text: str, folder: Path, name: str) -> None:
     """A standalone benchmark's figures: ``{name}.json`` (everything) and ``{name}.md`` (``text``), printed too."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (folder / f"{name}.md").write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_text(folder / f"{name}.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    replace_text(folder / f"{name}.md", text.rstrip("\n") + "\n")
     print(text)
 
 
@@ -320,5 +328,5 @@ def combine(folder: Path, suffix: str) -> Path | None:
         lines += ["", f"nqopen, dense only over 2,600 passages (n={dense['n']}): R@1 {dense['recall@1']:.3f}, "
                       f"R@5 {dense['recall@5']:.3f}, R@10 {dense['recall@10']:.3f}."]
     path = folder / f"summary-{suffix}.md"
-    path.write_text(f"# Benchmarks, {suffix}\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    replace_text(path, f"# Benchmarks, {suffix}\n\n" + "\n".join(lines) + "\n")
     return path

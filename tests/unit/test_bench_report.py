@@ -58,6 +58,26 @@ def test_refresh_recomputes_the_comparisons_of_a_saved_result(tmp_path):
     path.write_text(json.dumps({"suite": "speed", "rows": []}))
     with pytest.raises(InvalidInputError, match="per-question"):
         refresh(path)
+    path.write_text("{ half a file")
+    with pytest.raises(InvalidInputError, match="not a JSON result"):
+        refresh(path)
+
+
+def test_a_result_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    import pathlib
+
+    import pytest
+
+    path = tmp_path / "hotpot-dev.json"
+    report.replace_text(path, "old")
+
+    def interrupted(self, target):
+        raise KeyboardInterrupt  # a run stopped between writing and renaming
+
+    monkeypatch.setattr(pathlib.Path, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        report.replace_text(path, "new")
+    assert path.read_text() == "old"
 
 
 def test_summarize_means_numeric_fields_per_method():
