@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
     ask.add_argument("--rerank", type=whole_number, default=None, metavar="N",
                      help=f"candidates the model rereads and reorders (default {defaults.RERANK}; 0: off)")
+    ask.add_argument("--grounding", type=grounding_share, default=defaults.GROUNDING, metavar="SHARE|off",
+                     help=f"search a clue only when its best hit holds this share of its new words (default "
+                          f"{defaults.GROUNDING}); off searches every clue as written, for a capable --model")
     _filter_options(ask)
     _stream_option(ask)
     _model_options(ask)
@@ -216,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"memorized {len(docs)} document(s), {len(engine.retriever.chunks)} chunks -> {args.save_dir}")
         return 0
     memory, retriever = _components(args, memorizing=False)
-    engine = MemoRAG.load(args.save_dir, memory, retriever, rerank=getattr(args, "rerank", None))
+    engine = MemoRAG.load(args.save_dir, memory, retriever, rerank=getattr(args, "rerank", None),
+                          grounding=getattr(args, "grounding", defaults.GROUNDING))
     question, task = (args.question, args.task) if args.command == "ask" else ("", "summarize")
     if args.stream is None:  # stream to a person at a terminal; print whole results to pipes and files
         args.stream = sys.stdout.isatty() and not args.json
@@ -233,6 +237,19 @@ def whole_number(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number (0 or more), got {value!r}")
     return int(value)
+
+
+def grounding_share(value: str) -> float | None:
+    """An argparse type: a share from 0 to 1, or ``off`` (None: every clue is searched as written)."""
+    if value.strip().lower() in ("off", "none"):
+        return None
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, or off, got {value!r}")
+    return share
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,8 @@ def test_memorize_ask_summarize_and_errors(tmp_path, reference_text):
     assert kept.returncode == 0, kept.stderr
     assert {e["doc_id"] for e in json.loads(kept.stdout)["evidence"]} == {"ref.md"}
     assert all(e["rerank_score"] is not None for e in json.loads(kept.stdout)["evidence"])  # reranked by default
-    plain = memorag("ask", "corpus", "What does assert do?", "--json", "--rerank", "0", cwd=tmp_path)
+    plain = memorag("ask", "corpus", "What does assert do?", "--json", "--rerank", "0", "--grounding", "off",
+                    cwd=tmp_path)
     assert plain.returncode == 0 and all(e["rerank_score"] is None for e in json.loads(plain.stdout)["evidence"])
     unknown = memorag("ask", "corpus", "What does assert do?", "--doc-id", "other.md", cwd=tmp_path)
     assert unknown.returncode == 2 and "no memorized document has the doc_id" in error_line(unknown)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from memorag_integrations import cli
+from memorag_integrations import cli, defaults
 from memorag_integrations.llm import transformers as transformers_backend
 
 BAD = [
@@ -13,6 +13,8 @@ BAD = [
     (["summarize", "corpus", "-k", "-1"], "argument -k: must be a positive whole number"),
     (["ask", "corpus", "q", "--rerank", "-3"], "argument --rerank: must be a whole number (0 or more), got '-3'"),
     (["ask", "corpus", "q", "--rerank", "ten"], "argument --rerank: must be a whole number"),
+    (["ask", "corpus", "q", "--grounding", "1.5"], "argument --grounding: must be a share from 0 to 1, or off"),
+    (["ask", "corpus", "q", "--grounding", "strict"], "argument --grounding: must be a share from 0 to 1"),
     (["ask", "corpus", "q", "--task", "translate"], "argument --task: invalid choice: 'translate'"),
     (["ask", "corpus", "   "], "the query is empty"),
     (["ask", "corpus", "q", "--device", "nonsense"], "unknown device 'nonsense'; use cpu, cuda, cuda:N or mps"),
@@ -47,6 +49,24 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, mon
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("memorag: error: ") and message in err, err
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], defaults.GROUNDING), (["--grounding", "off"], None),
+                                                  (["--grounding", "0.5"], 0.5), (["--grounding", "0"], 0.0)])
+def test_grounding_and_rerank_reach_the_loaded_engine(given, expected, monkeypatch, tmp_path):
+    from memorag_integrations.engine import MemoRAG
+
+    seen = {}
+
+    def load(cls, save_dir, memory, retriever, **options):
+        seen.update(options)
+        raise KeyboardInterrupt  # stop before any model would answer
+
+    monkeypatch.setattr(cli, "_components", lambda args, memorizing: (None, None))
+    monkeypatch.setattr(MemoRAG, "load", classmethod(load))
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["ask", str(tmp_path), "q", "--rerank", "4", *given])
+    assert seen == {"rerank": 4, "grounding": expected}
 
 
 def test_only_loopback_binds_without_a_token():
