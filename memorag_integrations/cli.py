@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"candidates the model rereads and reorders (default {defaults.RERANK}; 0: off)")
     ask.add_argument("--grounding", type=grounding_share, default=defaults.GROUNDING, metavar="SHARE|off",
                      help=f"search a clue only when its best hit holds this share of its new words (default "
-                          f"{defaults.GROUNDING}); off searches every clue as written, for a capable --model")
+                          f"{defaults.GROUNDING}); off searches every clue as written")
     _filter_options(ask)
     _stream_option(ask)
     _model_options(ask)

@@ -78,6 +78,7 @@ def test_a_result_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         report.replace_text(path, "new")
     assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["hotpot-dev.json"]  # no half-written file left behind
 
 
 def test_summarize_means_numeric_fields_per_method():
