@@ -9,13 +9,14 @@ the same questions. Prints the figures and writes benchmarks/results/kv-dtype.{j
 
     python -m benchmarks.kv_dtype
 
-With a suite, the check is a retrieval one at a size that can tell: every question of the suite's full
-dev set over its memorized corpora (the benchmark cache), the default pipeline over the memory as it is
-saved by default (float16) and over the same memory saved in 8 bits; recall@k, the paired difference
-with a bootstrap interval, and how many questions kept their clues and their evidence. Writes
-benchmarks/results/kv-dtype-{suite}.{json,md}.
+With a suite, the check is a retrieval one at a size that can tell: every question of the suite's
+full dev (or ``--split heldout``) set over its memorized corpora (the benchmark cache), the default
+pipeline over the memory as it is saved by default (float16) and over the same memory saved in 8
+bits; recall@k, the paired difference with a bootstrap interval, and how many questions kept their
+clues and their evidence. Writes benchmarks/results/kv-dtype-{suite}[-heldout].{json,md}.
 
     python -m benchmarks.kv_dtype --suite hotpot
+    python -m benchmarks.kv_dtype --suite legal --split heldout
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def suite_check(suite: str, data: Path, split: str = "dev") -> dict:
               "same_clues": sum(r["same_clues"] for r in questions),
               "same_evidence": sum(r["same_evidence"] for r in questions),
               "environment": run.environment(), "wall_s": round(time.perf_counter() - t0, 1)}
-    report.save_figures(result, suite_markdown(result), RESULTS, f"kv-dtype-{suite}")
+    name = f"kv-dtype-{suite}" + ("" if split == "dev" else f"-{split}")
+    report.save_figures(result, suite_markdown(result), RESULTS, name)
     return result
 
 
@@ -139,11 +141,12 @@ def cli(argv: list[str] | None = None) -> None:
     from benchmarks import data as datasets
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.kv_dtype", description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=("hotpot", "legal"), help="the retrieval check over a suite's dev set")
+    parser.add_argument("--suite", choices=("hotpot", "legal"), help="the retrieval check over a whole suite")
+    parser.add_argument("--split", choices=datasets.SPLITS, default="dev")
     parser.add_argument("--data", type=Path, default=datasets.DEFAULT_DATA, help="the shared data folder")
     args = parser.parse_args(argv)
     if args.suite:
-        suite_check(args.suite, args.data)
+        suite_check(args.suite, args.data, args.split)
     else:
         main()
 
