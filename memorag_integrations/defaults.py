@@ -20,8 +20,9 @@ GIST_CHUNK_TOKENS = 1536
 GIST_TOKENS = 64
 #: How a saved KV cache is stored (see memorag_integrations.kvcodec): half precision gave the same
 #: clues and evidence as float32 for every question of ``python -m benchmarks.kv_dtype``, so a loaded
-#: folder answers as before saving; 8 bits (a quarter of the bytes) changed no question's recall over
-#: the 50 hotpot dev questions of ``--suite hotpot``, but the clues of 19 and the evidence of 5.
+#: folder answers as before saving; 8 bits (a quarter of the bytes) lost no question's recall over
+#: ``--suite hotpot`` (50 questions) and ``--suite legal --split heldout`` (36), but changed the
+#: evidence of 5 and 14 of them.
 KV_DTYPE = "float16"
 #: Tokens of the model's window kept free of memory for the instruction and the answer.
 ANSWER_RESERVE = 1024
