@@ -96,10 +96,12 @@ def suite_check(suite: str, data: Path, split: str = "dev") -> dict:
                         "memory_bytes": sizes})
         methods = {dtype: Methods(e, settings.depth, expand_tokens=settings.expand_tokens,
                                   answer_tokens=settings.answer_tokens) for dtype, e in engines.items()}
-        # The reranker reads passages, not the memory: its recorded scores serve both.
-        scores = run.cache_folder(task, settings).with_suffix(".calls.scores.json")
+        # The reranker reads passages, not the memory: one record of its scores serves both (two
+        # records of one file would each write back only what they knew).
+        scores = RecordedScores(QueryLikelihoodReranker(models.generator),
+                                run.cache_folder(task, settings).with_suffix(".calls.scores.json"))
         for m in methods.values():
-            m.reranker = RecordedScores(QueryLikelihoodReranker(models.generator), scores)
+            m.reranker = scores
         for q in task.questions:
             record: dict = {"qid": q.qid, "question": q.question, "info": q.info, "methods": {}}
             for dtype, m in methods.items():
