@@ -128,9 +128,11 @@ def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
            "prefill_tokens_per_s": 400.0, "memorize_share_of_prefill": 0.625, "first_answer_token_p50_s": 2.4,
            "memory_first_token_s": {"cached": 0.1, "reread": 6.0, "memory_tokens": 4000, "reuse_ratio": 60.0},
            "parallel": {"gist_4_sections_alone_s": 40.0, "gist_4_sections_batched_s": 32.0,
-                        "expand_calls_alone_p50_s": 3.0, "expand_one_call_p50_s": 2.0}}
+                        "expand_calls_alone_p50_s": 3.0, "expand_one_call_p50_s": 2.0},
+           "folder_mb_per_100k_tokens": 90.0, "int8_folder_mb_per_100k_tokens": 46.5}
     old = {k: v for k, v in row.items() if k not in ("prefill_tokens_per_s", "memorize_share_of_prefill",
-                                                     "first_answer_token_p50_s", "memory_first_token_s", "parallel")}
+                                                     "first_answer_token_p50_s", "memory_first_token_s", "parallel",
+                                                     "folder_mb_per_100k_tokens", "int8_folder_mb_per_100k_tokens")}
     reuse = [{"backend": "transformers", "memory_tokens": 3900, "cached_s": 0.2, "reread_s": 15.0, "reuse_ratio": 75.0}]
     paths = report.write({"suite": "speed", "runs": [row, old], "memory_first_token": reuse, "environment": ENV},
                          tmp_path, tag="speed")
@@ -140,6 +142,9 @@ def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
     assert "| transformers | 10000 | 3 | – | 28 | 250 | – | 0.50 |" in md  # results saved before these figures
     assert "| transformers | 40.0 | 32.0 | 1.25× | 3.00 | 2.00 | 1.50× |" in md
     assert "| transformers | 3900 | 0.20 | 15.00 | 75× |" in md
+    sizes = md.split("MB per 100k document tokens")[1]
+    assert "| transformers | 10000 | 4000 | 90.0 | 46.5 |" in sizes
+    assert sizes.count("| transformers | 10000 |") == 1  # a row saved before the int8 figure has none
     assert paths[2].read_bytes()[:4] == b"\x89PNG"
 
 
