@@ -166,9 +166,12 @@ def speed_table(result: dict[str, Any]) -> str:
     sized = [row for row in result["runs"] if row.get("int8_folder_mb_per_100k_tokens") is not None]
     if sized:
         lines += ["", "Saved folder, MB per 100k document tokens (the KV cache is most of it):", "",
-                  "| backend | doc tokens | memory tokens | float16 (default) | int8 |", "| --- | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r['backend']} | {r['document_tokens']} | {(r.get('memory_first_token_s') or {}).get('memory_tokens', '–')} "
-                  f"| {r['folder_mb_per_100k_tokens']:.1f} | {r['int8_folder_mb_per_100k_tokens']:.1f} |" for r in sized]
+                  "| backend | doc tokens | memory tokens | float16 (default) | int8 |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        for r in sized:
+            memory_tokens = (r.get("memory_first_token_s") or {}).get("memory_tokens", "–")
+            lines.append(f"| {r['backend']} | {r['document_tokens']} | {memory_tokens} "
+                         f"| {r['folder_mb_per_100k_tokens']:.1f} | {r['int8_folder_mb_per_100k_tokens']:.1f} |")
     reuse = result.get("memory_first_token", [])
     if reuse:
         lines += ["", "A memory call's first token with a full memory (seconds):", "",

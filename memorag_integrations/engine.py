@@ -489,9 +489,10 @@ class MemoRAG:
         ``kv_dtype`` is how its floats are stored: ``"float16"`` (the default, half of float32's
         bytes), ``"bfloat16"``, ``"int8"`` (a quarter, with a scale per vector) or None (the model's
         own type); a llama.cpp memory's cache is llama.cpp's own state, saved as it is (in the
-        context's KV type, float16 by default) whatever ``kv_dtype`` says. An engine whose chunks live in an outside vector store saves its chunks without their vectors
-        (that store keeps them): :meth:`load` embeds the chunks again, or an adapter's ``load``
-        puts them back into a store."""
+        context's KV type, float16 by default) whatever ``kv_dtype`` says. An engine whose chunks
+        live in an outside vector store saves its chunks without their vectors (that store keeps
+        them): :meth:`load` embeds the chunks again, or an adapter's ``load`` puts them back into a
+        store."""
         self._require_memory()
         if kv_dtype is not None and kv_dtype not in KV_DTYPES:
             raise InvalidInputError(f"kv_dtype must be one of {', '.join(KV_DTYPES)}, or None to keep the model's; "
