@@ -163,15 +163,15 @@ def speed_table(result: dict[str, Any]) -> str:
                 f"| {g['gist_4_sections_alone_s'] / g['gist_4_sections_batched_s']:.2f}× "
                 f"| {g['expand_calls_alone_p50_s']:.2f} | {g['expand_one_call_p50_s']:.2f} "
                 f"| {g['expand_calls_alone_p50_s'] / g['expand_one_call_p50_s']:.2f}× |")
-    sized = [row for row in result["runs"] if row.get("int8_folder_mb_per_100k_tokens") is not None]
-    if sized:
+    sized = [row for row in result["runs"] if row.get("int8_folder_kb_per_1k_tokens") is not None]
+    if sized:  # KB per 1k tokens / 10 = MB per 100k
         lines += ["", "Saved folder, MB per 100k document tokens (the KV cache is most of it):", "",
                   "| backend | doc tokens | memory tokens | float16 (default) | int8 |",
                   "| --- | ---: | ---: | ---: | ---: |"]
         for r in sized:
             memory_tokens = (r.get("memory_first_token_s") or {}).get("memory_tokens", "–")
             lines.append(f"| {r['backend']} | {r['document_tokens']} | {memory_tokens} "
-                         f"| {r['folder_mb_per_100k_tokens']:.1f} | {r['int8_folder_mb_per_100k_tokens']:.1f} |")
+                         f"| {r['folder_kb_per_1k_tokens'] / 10:.1f} | {r['int8_folder_kb_per_1k_tokens'] / 10:.1f} |")
     reuse = result.get("memory_first_token", [])
     if reuse:
         lines += ["", "A memory call's first token with a full memory (seconds):", "",

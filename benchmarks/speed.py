@@ -226,7 +226,8 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     folder = engine.save(work / "corpus", overwrite=True)
     # The same memory in 8 bits (``save(kv_dtype="int8")``): llama.cpp's state is its own bytes and
     # stays in the context's KV type, so only a float cache shrinks.
-    int8_mb = folder_size(engine.save(work / "corpus-int8", overwrite=True, kv_dtype="int8")) / 1e6
+    int8_bytes = folder_size(engine.save(work / "corpus-int8", overwrite=True, kv_dtype="int8"))
+    folder_bytes = folder_size(folder)
     t0 = time.perf_counter()
     engine = MemoRAG.load(folder, memory=new_memory(), retriever=DenseRetriever(retriever.embedder),
                           generator=generator, progress=False, clue_tokens=new_tokens,
@@ -240,10 +241,9 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
            "memorize_tokens_per_s": round((tokens - read_tokens) / memorize_s, 1),
            "prefill_tokens_per_s": round(prefill, 1),
            "memorize_share_of_prefill": round((tokens - read_tokens) / memorize_s / prefill, 3),
-           "saved_folder_mb": round(folder_size(folder) / 1e6, 2),
-           "folder_kb_per_1k_tokens": round(folder_size(folder) / 1e3 / (tokens / 1e3), 1),
-           "folder_mb_per_100k_tokens": round(folder_size(folder) / 1e6 / (tokens / 1e5), 1),
-           "int8_folder_mb_per_100k_tokens": round(int8_mb / (tokens / 1e5), 1),
+           "saved_folder_mb": round(folder_bytes / 1e6, 2),
+           "folder_kb_per_1k_tokens": round(folder_bytes / tokens, 1),
+           "int8_folder_kb_per_1k_tokens": round(int8_bytes / tokens, 1),
            "saved_files_mb": {p.name: round(p.stat().st_size / 1e6, 3) for p in sorted(folder.iterdir())},
            "load_s": round(load_s, 3), "queries": len(queries), "latency_p50_s": p50, "latency_p95_s": p95}
     row["first_answer_token_p50_s"] = round(statistics.median(first_piece_s(engine.stream(q)) for q in queries), 3)

@@ -129,10 +129,10 @@ def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
            "memory_first_token_s": {"cached": 0.1, "reread": 6.0, "memory_tokens": 4000, "reuse_ratio": 60.0},
            "parallel": {"gist_4_sections_alone_s": 40.0, "gist_4_sections_batched_s": 32.0,
                         "expand_calls_alone_p50_s": 3.0, "expand_one_call_p50_s": 2.0},
-           "folder_mb_per_100k_tokens": 90.0, "int8_folder_mb_per_100k_tokens": 46.5}
+           "int8_folder_kb_per_1k_tokens": 465.0}
     old = {k: v for k, v in row.items() if k not in ("prefill_tokens_per_s", "memorize_share_of_prefill",
                                                      "first_answer_token_p50_s", "memory_first_token_s", "parallel",
-                                                     "folder_mb_per_100k_tokens", "int8_folder_mb_per_100k_tokens")}
+                                                     "int8_folder_kb_per_1k_tokens")}
     reuse = [{"backend": "transformers", "memory_tokens": 3900, "cached_s": 0.2, "reread_s": 15.0, "reuse_ratio": 75.0}]
     paths = report.write({"suite": "speed", "runs": [row, old], "memory_first_token": reuse, "environment": ENV},
                          tmp_path, tag="speed")
