@@ -44,6 +44,8 @@ class Task:
         h = hashlib.sha256()
         for d in self.documents:
             h.update(f"{d.doc_id}\0{d.text}\0".encode())
+            if d.metadata:  # metadata the memory or the searches may read
+                h.update(json.dumps(d.metadata, sort_keys=True).encode())
         return h.hexdigest()[:16]
 
 
@@ -195,3 +197,21 @@ def load_nqopen(data: Path, split: str = "dev", *, limit: int | None = None) -> 
     questions = [Question(r["qid"], r["question"], r["answers"],
                           [[(pid, 0, lengths[pid]) for pid in r["gold_pids"] if pid in lengths]]) for r in rows]
     return Task(f"nqopen-{split}", docs, questions)
+
+
+# -- MultiHop-RAG ----------------------------------------------------------------------------------
+def load_multihoprag(data: Path, split: str = "dev", *, limit: int | None = None) -> Task:
+    """A split's news articles memorized together as one corpus, each a document whose metadata
+    keeps its title, outlet (``source``), publication day and author; every gold fact is a group
+    of one span, so recall counts facts. ``info["gold_docs"]`` lists the articles a question needs."""
+    _check_split(split)
+    folder = data / "multihoprag"
+    documents = [Document(r["text"], r["doc_id"], {"title": r["title"], "source": r["source"],
+                                                   "published_at": r["published_at"][:10], "author": r["author"],
+                                                   "category": r["category"]})
+                 for r in read_jsonl(folder / f"{split}_corpus.jsonl")]
+    questions = [Question(r["qid"], r["question"], [str(r["answer"])],
+                          [[(e["doc_id"], *e["span"])] for e in r["evidence"]],
+                          {"question_type": r["question_type"], "gold_docs": list(r["gold_doc_ids"])})
+                 for r in list(read_jsonl(folder / f"{split}_questions.jsonl"))[:limit]]
+    return Task(f"multihoprag-{split}", documents, questions)

@@ -18,6 +18,7 @@ import numpy as np
 from memorag_integrations import MemoRAG
 from memorag_integrations.pipeline import Steps, rank
 from memorag_integrations.prompts import format_evidence, get_prompts
+from memorag_integrations.retrieval.catalog import Catalog, plan_scopes
 from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker, Reranker
 from memorag_integrations.schema import Chunk, Clues
 
@@ -39,6 +40,10 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "memorag_reranked": ("clues", Steps(grounding=0.3, rerank=10)),
     "memorag_plain_reranked": ("clues", Steps(rerank=10)),  # for a memory whose clues grounding hurts
     "dense_reranked": ("none", Steps(rerank=10)),  # the reranker without the memory's clues: a control
+    # The catalog's scoped searches (one per source the question names, over its documents).
+    "dense_scoped": ("none", Steps(rerank=10, scope=True)),  # the catalog without the model's clues
+    "memorag_scoped": ("clues", Steps(grounding=0.3, rerank=10, scope=True)),
+    "memorag_plain_scoped": ("clues", Steps(rerank=10, scope=True)),
     # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
     # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).
     "memorag_routed": ("routed", Steps()),
@@ -151,6 +156,7 @@ class Methods:
         self.routed_calls = RecordedCalls(engine.memory.generate_many, calls and calls.with_suffix(".routed.json"))
         self.reranker = RecordedScores(QueryLikelihoodReranker(engine.generator),
                                        calls and calls.with_suffix(".scores.json"))
+        self.catalog = Catalog(engine.documents)
         self._expansions: dict[str, tuple[Clues, float]] = {}
         self._drafts: dict[str, tuple[str, float]] = {}
         self._routed: dict[str, tuple[Clues, float]] = {}
@@ -182,7 +188,8 @@ class Methods:
         steps = steps or self.engine.steps
         t0, charged, scoring = time.perf_counter(), self.reranker.seconds, self.reranker.wall
         hits = rank(self.engine.retriever, query, clues, k=self.k, fusion=self.engine.fusion,
-                    count_tokens=self.engine.generator.count_tokens, steps=steps, reranker=self.reranker)
+                    count_tokens=self.engine.generator.count_tokens, steps=steps, reranker=self.reranker,
+                    scopes=plan_scopes(self.catalog, query))
         # The scoring is charged what it measured when first done, as the memory's calls are.
         spent += time.perf_counter() - t0 - (self.reranker.wall - scoring) + (self.reranker.seconds - charged)
         calls += 1 if steps.rerank else 0

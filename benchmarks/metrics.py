@@ -32,6 +32,26 @@ def recall_any(retrieved: Sequence[Span], gold: Sequence[Sequence[Span]], k: int
     return float(any(groups_hit(retrieved, gold, k)))
 
 
+def covered(fact: Span, retrieved: Sequence[Span], share: float = 0.5) -> bool:
+    """True when one retrieved span holds at least ``share`` of ``fact``'s characters."""
+    doc_id, start, end = fact
+    need = share * max(1, end - start)
+    return any(r[0] == doc_id and min(end, r[2]) - max(start, r[1]) >= need for r in retrieved)
+
+
+def fact_recall(retrieved: Sequence[Span], facts: Sequence[Span], k: int) -> float:
+    """The share of gold ``facts`` that one of the first ``k`` retrieved spans covers (at least half
+    of the fact: MultiHop-RAG's facts are sentences, a chunk boundary may cut one)."""
+    top = list(retrieved)[:k]
+    return sum(covered(f, top) for f in facts) / len(facts) if facts else 0.0
+
+
+def all_docs(retrieved: Sequence[Span], gold_docs: Sequence[str], k: int) -> float:
+    """1.0 when every gold document has a chunk among the first ``k`` retrieved."""
+    top = {r[0] for r in list(retrieved)[:k]}
+    return float(all(d in top for d in gold_docs)) if gold_docs else 0.0
+
+
 def recall_by_id(retrieved_ids: Sequence[str], gold_ids: Sequence[str], k: int) -> float:
     """1.0 when any gold id is among the first ``k`` (de-duplicated) retrieved ids."""
     top = list(dict.fromkeys(retrieved_ids))[:k]
@@ -51,6 +71,21 @@ def normalize_answer(text: str) -> str:
 
 def exact_match(prediction: str, answers: Sequence[str]) -> float:
     return max((float(normalize_answer(prediction) == normalize_answer(a)) for a in answers), default=0.0)
+
+
+def answer_contains(prediction: str, answers: Sequence[str]) -> float:
+    """MultiHop-RAG's answer accuracy: a yes/no answer by the first yes or no the prediction says,
+    any other answer by its normalised text occurring in the normalised prediction."""
+    said = normalize_answer(prediction)
+    for gold in answers:
+        want = normalize_answer(gold)
+        if want in ("yes", "no"):
+            first = re.search(r"\b(yes|no)\b", said)
+            if first and first.group(1) == want:
+                return 1.0
+        elif want and want in said:
+            return 1.0
+    return 0.0
 
 
 def _f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:

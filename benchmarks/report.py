@@ -10,11 +10,13 @@ from typing import Any
 
 # Columns of the Markdown table, in order, when a suite has them: (field, header).
 COLUMNS = [
+    ("fact_recall@5", "facts@5"), ("fact_recall@10", "facts@10"), ("all_docs@10", "all docs@10"),
+    ("contains", "answer acc"),
     ("recall_any@3", "R@3 any"), ("recall_any@5", "R@5 any"), ("recall_any@10", "R@10 any"),
     ("recall_all@3", "R@3 both"), ("recall_all@5", "R@5 both"), ("recall_all@10", "R@10 both"),
     ("recall@1", "R@1"), ("recall@5", "R@5"), ("recall@10", "R@10"),
     ("em", "EM"), ("f1", "F1"), ("rougeL", "ROUGE-L"),
-    ("retrieval_s", "retrieval s/q"), ("answer_s", "answer s/q"), ("n", "n"),
+    ("retrieval_s", "retrieval s/q"), ("model_calls", "calls/q"), ("answer_s", "answer s/q"), ("n", "n"),
 ]
 
 
@@ -86,6 +88,9 @@ def markdown(result: dict[str, Any], tag: str) -> str:
         if result.get("versus_dense"):
             parts += ["", "Against dense retrieval, question by question (mean difference, paired bootstrap 95% "
                           "interval, wins / ties / losses):", "", versus_table(result["versus_dense"])]
+        for baseline, paired in (result.get("versus_pipeline") or {}).items():
+            parts += ["", f"Against the same pipeline without the memory ({baseline}), question by question:", "",
+                      versus_table(paired)]
         for key in ("by_haystack_words", "by_depth"):
             if key in result:
                 parts += ["", f"recall_any@5 {key.replace('_', ' ')}:", "", group_table(result[key])]

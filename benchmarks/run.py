@@ -26,7 +26,7 @@ from benchmarks import metrics
 from benchmarks.methods import ABLATION_METHODS, ALL_METHODS, DEFAULT_METHODS, RETRIEVAL_FREE, Methods
 from memorag_integrations import defaults
 
-SUITES = ("hotpot", "legal", "review", "needle", "nqopen", "speed")
+SUITES = ("multihoprag", "hotpot", "legal", "review", "needle", "nqopen", "speed")
 #: Suites run only when named, for routing over many documents: the hotpot pool as 975 documents,
 #: and the 2,600 NQ-open passages memorized as one corpus (``nqopen`` searches them without a memory).
 EXTRA_SUITES = ("hotpotdocs", "nqopendocs")
@@ -67,12 +67,14 @@ class Settings:
 # 25k-word needle haystacks at every depth. Evidence is what these runs score, so hotpot and legal
 # generate no answers (review has no evidence gold: its answers are the measure). "answers": False
 # turns answer generation off for that suite.
-QUICK = {"hotpot": {"limit": 4, "distractors": 40},
+QUICK = {"multihoprag": {"limit": 4, "answers": False},
+         "hotpot": {"limit": 4, "distractors": 40},
          "hotpotdocs": {"limit": 4, "distractors": 40, "paragraphs": True},
          "legal": {"docs": 1, "per_doc": 2, "shortest": True, "answers": False},
          "review": {"docs": 1, "per_doc": 1}, "needle": {"max_words": 7000, "depths": (0.0,)},
          "nqopen": {"limit": 300}, "nqopendocs": {"limit": 4, "answers": False}}
-FULL = {"hotpot": {"limit": None, "distractors": None, "answers": False},
+FULL = {"multihoprag": {"limit": None},
+        "hotpot": {"limit": None, "distractors": None, "answers": False},
         "hotpotdocs": {"limit": None, "distractors": None, "paragraphs": True, "answers": False},
         "legal": {"docs": 6, "per_doc": None, "shortest": True, "answers": False},
         "review": {"docs": 4, "per_doc": 6},
@@ -180,7 +182,12 @@ def score_question(q: datasets.Question, outcome, answer: str | None, ks: tuple[
     if ranked:
         got = spans(outcome.chunks)
         record["chunks"] = [list(s) for s in got]
-        if q.gold:
+        if "gold_docs" in q.info:  # MultiHop-RAG: facts across articles
+            facts = [group[0] for group in q.gold]
+            for k in ks:
+                record[f"fact_recall@{k}"] = round(metrics.fact_recall(got, facts, k), 4)
+            record["all_docs@10"] = metrics.all_docs(got, q.info["gold_docs"], 10)
+        elif q.gold:
             for k in ks:
                 record[f"recall_any@{k}"] = metrics.recall_any(got, q.gold, k)
                 if len(q.gold) > 1:
@@ -190,6 +197,8 @@ def score_question(q: datasets.Question, outcome, answer: str | None, ks: tuple[
         record["em"] = metrics.exact_match(answer, q.answers)
         record["f1"] = metrics.token_f1(answer, q.answers)
         record["rougeL"] = metrics.rouge_l(answer, q.answers)
+        if "gold_docs" in q.info:
+            record["contains"] = metrics.answer_contains(answer, q.answers)
     return record
 
 
@@ -227,14 +236,29 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
             questions.append(record)
             if on_question is not None:
                 on_question({"suite": suite, "corpora": corpora, "questions": questions,
-                             "summary": summarize(questions), "versus_dense": versus(questions), "partial": True})
+                             "summary": summarize(questions), "versus_dense": versus(questions),
+                             "versus_pipeline": versus_pipeline(questions), "partial": True})
     return {"suite": suite, "corpora": corpora, "questions": questions, "summary": summarize(questions),
-            "versus_dense": versus(questions)}
+            "versus_dense": versus(questions), "versus_pipeline": versus_pipeline(questions)}
+
+
+#: The same pipeline without the memory: dense search and the same reranker, no clues. A memory
+#: step counts only where it beats this as well as plain dense.
+PIPELINE_BASELINE = "dense_reranked"
+
+
+def versus_pipeline(questions: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """:func:`versus` against :data:`PIPELINE_BASELINE`, when the run has it."""
+    if not any(PIPELINE_BASELINE in r["methods"] for r in questions):
+        return {}
+    paired = versus(questions, PIPELINE_BASELINE)
+    paired.pop("dense", None)
+    return {PIPELINE_BASELINE: paired}
 
 
 # The scores compared question by question against dense retrieval, when a suite has them.
 # R@3 both: where a reranker shows, since it reorders what the first ten candidates hold.
-PAIRED_FIELDS = ("recall_all@3", "recall_all@5", "recall_any@5", "recall_all@10", "rougeL", "f1")
+PAIRED_FIELDS = ("fact_recall@10", "fact_recall@5", "all_docs@10", "contains", "recall_all@3", "recall_all@5", "recall_any@5", "recall_all@10", "rougeL", "f1")
 
 
 def versus(questions: list[dict[str, Any]], baseline: str = "dense") -> dict[str, dict[str, dict[str, float]]]:
@@ -316,6 +340,8 @@ def load_tasks(suite: str, settings: Settings, data: Path) -> list[datasets.Task
         return [datasets.load_hotpot(data, settings.split, **sizes)]
     if suite == "nqopendocs":
         return [datasets.load_nqopen(data, settings.split, **sizes)]
+    if suite == "multihoprag":
+        return [datasets.load_multihoprag(data, settings.split, **sizes)]
     if suite == "legal":
         return datasets.load_legal(data, settings.split, **sizes)
     if suite == "review":

@@ -49,6 +49,9 @@ FEEDBACK = 0
 # embedded model it lifted hotpot R@5 both golds by +0.06 on dev and +0.08 over the clues alone on
 # held-out, for about 5 s a query on two cores.
 RERANK = 10
+# The catalog's scoped searches (see pipeline.Steps.scope): one search per source a question names,
+# over that source's documents. Off until measured (benchmarks/README.md, MultiHop-RAG).
+SCOPE = False
 # Routing (see MemoRAG.route): off by default until it wins on held-out; hits searched per routed document.
 ROUTE: int | None = None
 ROUTE_FETCH = 4

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from memorag_integrations.filler import clean
+
+
 @dataclass(frozen=True)
 class PromptSet:
     """All prompts of one language. Placeholders: {context}, {text}, {query}, {evidence}."""
@@ -120,14 +123,17 @@ _MARKUP = re.compile(r"\*\*|^\s*#+\s*|^\s*__|__\s*$")  # markdown bold and headi
 _HEADING = re.compile(r"(?:text|part|section|chapter|paragraph|passage|clue|span|step|item)\s*\d+\.?|\[[^\]]*\]", re.I)
 
 
-def parse_items(output: str, *, min_tokens: int = 2, max_items: int = 8, exclude: str = "") -> list[str]:
+def parse_items(output: str, *, min_tokens: int = 2, max_items: int = 8, exclude: str = "",
+                drop_filler: bool = True) -> list[str]:
     """Split a model's list output into clean, unique items.
 
     Handles numbering, bullets, labels, quotes, markdown emphasis and blank lines; a line ending in a
     colon introduces the list ("Here are some questions:"), and a bare heading ("Section 2**") or a
     bracketed note ("[Translate to English]") names no content: none of them is an item.
     ``min_tokens`` counts tokens as :func:`count_tokens` does, so short CJK clues survive. Items
-    equal to ``exclude`` (the query echoed back) are dropped.
+    equal to ``exclude`` (the query echoed back) are dropped, and so (``drop_filler``) are lines
+    that echo the instructions, talk about the task or stop mid-phrase (see
+    :mod:`memorag_integrations.filler`), before anyone searches or sees them.
     """
     items: list[str] = []
     seen: set[str] = set()
@@ -139,9 +145,14 @@ def parse_items(output: str, *, min_tokens: int = 2, max_items: int = 8, exclude
             if stripped == line:
                 break
             line = stripped
-        key = _normalise(line)
         if line.endswith((":", "\uff1a")) or _HEADING.fullmatch(line):  # preambles and headings, not clues
             continue
+        if drop_filler:
+            kept = clean(line)
+            if kept is None:
+                continue
+            line = kept
+        key = _normalise(line)
         if not key or key in seen or key == echo or count_tokens(line) < min_tokens:
             continue
         seen.add(key)

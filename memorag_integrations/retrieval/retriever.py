@@ -139,6 +139,10 @@ class _Within(Searcher):
     def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
         return self.retriever.search(queries, k, among=self.chunk_ids)
 
+    def within(self, doc_ids: Collection[str | None]) -> Searcher:
+        chunks = self.retriever.chunks
+        return _Within(self.retriever, [i for i in self.chunk_ids if chunks[i].doc_id in doc_ids])
+
     def text_of(self, item: Chunk) -> str:
         return item.text
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from typing import Any, NamedTuple
 
 
@@ -32,6 +32,11 @@ class Searcher(ABC):
     async def asearch(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
         """Async :meth:`search`; a local index runs in a worker thread, remote stores override this."""
         return await asyncio.to_thread(self.search, queries, k)
+
+    def within(self, doc_ids: Collection[str]) -> Searcher | None:
+        """This searcher limited to the chunks of ``doc_ids``, for the catalog's scoped searches;
+        None where it cannot be limited (those searches are then skipped)."""
+        return None
 
     @abstractmethod
     def text_of(self, item: Any) -> str:
