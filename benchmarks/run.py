@@ -258,7 +258,8 @@ def versus_pipeline(questions: list[dict[str, Any]]) -> dict[str, dict[str, dict
 
 # The scores compared question by question against dense retrieval, when a suite has them.
 # R@3 both: where a reranker shows, since it reorders what the first ten candidates hold.
-PAIRED_FIELDS = ("fact_recall@10", "fact_recall@5", "all_docs@10", "contains", "recall_all@3", "recall_all@5", "recall_any@5", "recall_all@10", "rougeL", "f1")
+PAIRED_FIELDS = ("fact_recall@10", "fact_recall@5", "all_docs@10", "contains",
+                 "recall_all@3", "recall_all@5", "recall_any@5", "recall_all@10", "rougeL", "f1")
 
 
 def versus(questions: list[dict[str, Any]], baseline: str = "dense") -> dict[str, dict[str, dict[str, float]]]:

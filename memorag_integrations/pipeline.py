@@ -1,7 +1,9 @@
 """The one query pipeline after the memory has written its clues.
 
 plan the searches (the query and every clue) -> search them all at once (any :class:`Searcher`,
-sync or async) -> drop the clues their own hits do not support (``Steps.grounding``) -> optionally
+sync or async), with the catalog's scoped searches (one per source the question names, over that
+source's documents: ``Steps.scope``) -> drop the clues their own hits do not support
+(``Steps.grounding``) -> optionally
 a second round: the query with the first round's best evidence searches once more
 (``Steps.feedback``) -> fuse by weighted reciprocal rank -> optionally a reranker reads the best
 candidates and its order is fused with theirs (``Steps.rerank``) -> cut to ``k`` and the token budget.
@@ -19,6 +21,7 @@ from memorag_integrations.defaults import fetch_count
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.retrieval.fusion import (DEFAULT_RRF_K, FusedHit, cut_to_budget, query_weights,
                                                    reciprocal_rank_fusion)
+from memorag_integrations.retrieval.catalog import Scope
 from memorag_integrations.retrieval.grounding import support
 from memorag_integrations.retrieval.rerank import Reranker
 from memorag_integrations.retrieval.search import Hit, Searcher
@@ -61,6 +64,8 @@ class Steps:
     feedback: int = 0
     feedback_weight: float = 1.0
     rerank: int = 0
+    scope: bool = False
+    scope_weight: float = 1.0
 
     def __post_init__(self) -> None:
         g = self.grounding
@@ -75,6 +80,11 @@ class Steps:
         r = self.rerank
         if isinstance(r, bool) or not isinstance(r, int) or r < 0:
             raise InvalidInputError(f"rerank must be a whole number of candidates, 0 to turn it off; got {r!r}")
+        if not isinstance(self.scope, bool):
+            raise InvalidInputError(f"scope must be True or False, got {self.scope!r}")
+        w = self.scope_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0:
+            raise InvalidInputError(f"scope_weight must be a positive number; got {w!r}")
 
 
 def check_k(k: object, name: str = "k") -> int:
@@ -99,16 +109,46 @@ def plan_searches(query: str, clues: Clues | None) -> list[str]:
 
 
 def fuse(query: str, searches: Sequence[str], results: Sequence[Sequence[Hit]], *, fusion: Fusion,
-         second_round: Sequence[Sequence[Hit]] = (), feedback_weight: float = 1.0) -> list[FusedHit]:
+         second_round: Sequence[Sequence[Hit]] = (), feedback_weight: float = 1.0,
+         scoped: Sequence[tuple[str, Sequence[Hit]]] = (), scope_weight: float = 1.0) -> list[FusedHit]:
     """One ranked list from the searches' hits by weighted RRF.
 
     ``second_round`` holds the hits of the feedback searches, which weigh ``feedback_weight`` and are
-    named :func:`second_round_label` in ``matched_queries``. Each fused hit keeps the queries that
-    found it and its score from each.
+    named :func:`second_round_label` in ``matched_queries``; ``scoped`` the catalog's scoped
+    searches by label, which weigh ``scope_weight``. Each fused hit keeps the queries that found it
+    and its score from each.
     """
-    rankings = [*zip(searches, results), *((second_round_label(query), hits) for hits in second_round)]
-    weights = [*query_weights(searches, query.strip(), fusion.query_weight), *([feedback_weight] * len(second_round))]
+    rankings = [*zip(searches, results), *((second_round_label(query), hits) for hits in second_round), *scoped]
+    weights = [*query_weights(searches, query.strip(), fusion.query_weight), *([feedback_weight] * len(second_round)),
+               *([scope_weight] * len(scoped))]
     return reciprocal_rank_fusion(rankings, weights=weights, rrf_k=fusion.rrf_k)
+
+
+def scoped_label(scope: Scope) -> str:
+    """How a scoped search is named among a hit's ``matched_queries``."""
+    return f"{scope.query} (in {scope.label})"
+
+
+def scoped_searchers(searcher: Searcher, scopes: Sequence[Scope], steps: Steps) -> list[tuple[Scope, Searcher]]:
+    """Each scope with the searcher limited to its documents; none when the step is off or the
+    searcher cannot be limited."""
+    if not steps.scope:
+        return []
+    pairs = [(scope, searcher.within(scope.doc_ids)) for scope in scopes]
+    return [(scope, sub) for scope, sub in pairs if sub is not None]
+
+
+def search_scoped(searcher: Searcher, scopes: Sequence[Scope], steps: Steps, fetch: int) -> list[tuple[str, list[Hit]]]:
+    """The hits of every scoped search, by label."""
+    return [(scoped_label(scope), sub.search([scope.query], fetch)[0])
+            for scope, sub in scoped_searchers(searcher, scopes, steps)]
+
+
+async def asearch_scoped(searcher: Searcher, scopes: Sequence[Scope], steps: Steps,
+                         fetch: int) -> list[tuple[str, list[Hit]]]:
+    """Async :func:`search_scoped`."""
+    return [(scoped_label(scope), (await sub.asearch([scope.query], fetch))[0])
+            for scope, sub in scoped_searchers(searcher, scopes, steps)]
 
 
 def to_rerank(query: str, fused: list[FusedHit], steps: Steps, reranker: Reranker | None) -> list[FusedHit]:
@@ -182,14 +222,16 @@ def first_round(query: str, searches: list[str], results: list[list[Hit]], *, st
 
 def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
          count_tokens: Callable[[str], int], fetch_k: int | None = None, steps: Steps = Steps(),
-         reranker: Reranker | None = None) -> list[FusedHit]:
-    """The evidence for ``query`` and its ``clues`` from ``searcher``, best first."""
+         reranker: Reranker | None = None, scopes: Sequence[Scope] = ()) -> list[FusedHit]:
+    """The evidence for ``query`` and its ``clues`` (and the catalog's ``scopes``) from
+    ``searcher``, best first."""
     fetch = fetch_count(k) if fetch_k is None else check_k(fetch_k, "fetch_k")
     searches = plan_searches(query, clues)
     searches, results, extra = first_round(query, searches, searcher.search(searches, fetch), steps=steps,
                                            fusion=fusion, text_of=searcher.text_of)
     second = searcher.search(extra, fetch) if extra else []
-    fused = fuse(query, searches, results, fusion=fusion, second_round=second, feedback_weight=steps.feedback_weight)
+    fused = fuse(query, searches, results, fusion=fusion, second_round=second, feedback_weight=steps.feedback_weight,
+                 scoped=search_scoped(searcher, scopes, steps, fetch), scope_weight=steps.scope_weight)
     if head := to_rerank(query, fused, steps, reranker):
         assert reranker is not None  # to_rerank checked it
         fused = reordered(fused, reranker.score(query, [searcher.text_of(h.item) for h in head]), fusion.rrf_k)
@@ -198,7 +240,8 @@ def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion:
 
 async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion: Fusion,
                 count_tokens: Callable[[str], int], fetch_k: int | None = None,
-                steps: Steps = Steps(), reranker: Reranker | None = None) -> list[FusedHit]:
+                steps: Steps = Steps(), reranker: Reranker | None = None,
+                scopes: Sequence[Scope] = ()) -> list[FusedHit]:
     """Async :func:`rank`: the searches go through the searcher's own ``asearch``, the reranker
     through its ``ascore``."""
     fetch = fetch_count(k) if fetch_k is None else check_k(fetch_k, "fetch_k")
@@ -206,7 +249,8 @@ async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, 
     searches, results, extra = first_round(query, searches, await searcher.asearch(searches, fetch), steps=steps,
                                            fusion=fusion, text_of=searcher.text_of)
     second = await searcher.asearch(extra, fetch) if extra else []
-    fused = fuse(query, searches, results, fusion=fusion, second_round=second, feedback_weight=steps.feedback_weight)
+    fused = fuse(query, searches, results, fusion=fusion, second_round=second, feedback_weight=steps.feedback_weight,
+                 scoped=await asearch_scoped(searcher, scopes, steps, fetch), scope_weight=steps.scope_weight)
     if head := to_rerank(query, fused, steps, reranker):
         assert reranker is not None
         texts = [searcher.text_of(h.item) for h in head]
