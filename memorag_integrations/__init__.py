@@ -15,8 +15,7 @@ from memorag_integrations.retrieval.fusion import reciprocal_rank_fusion
 from memorag_integrations.retrieval.retriever import DenseRetriever
 from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
-
-__version__ = "0.1.0"
+from memorag_integrations.version import __version__ as __version__
 
 __all__ = [
     "Answer", "BinaryFileError", "Chunk", "Chunker", "Clues", "CorruptStoreError", "DenseRetriever", "Document",

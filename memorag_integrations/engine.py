@@ -19,6 +19,8 @@ from memorag_integrations.filters import DocumentFilter, Where
 from memorag_integrations.kvcodec import KV_DTYPES
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
+from memorag_integrations.memory.registry import memory_from_config
+from memorag_integrations.models import loadable_model
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, rank
 from memorag_integrations.progress import Progress
 from memorag_integrations.prompts import PromptSet
@@ -27,9 +29,8 @@ from memorag_integrations.retrieval.rerank import Reranker, can_score, default_r
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
-from memorag_integrations.store import (check_chunks, check_same, check_writable, corpus_manifest,
-                                        loadable_model, memory_from_config, read_corpus, read_manifest,
-                                        write_atomically, write_corpus)
+from memorag_integrations.store import (check_chunks, check_same, check_writable, corpus_manifest, read_corpus,
+                                        read_manifest, write_atomically, write_corpus)
 from memorag_integrations.tasks import TASK_NAMES, Task, get_task
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ they become clues. The patterns come from the outputs the benchmarks saved
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 #: The kinds of filler, as :func:`filler_reason` names them.
@@ -20,6 +21,10 @@ ECHO, TALK, CUT = "echoes the instructions", "talks about the task, not the text
 
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+")
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+#: The instructions the memory is given, in every language, that a line must not echo. The prompt
+#: sets add theirs when :mod:`memorag_integrations.prompts` is imported (which importing any module of
+#: the package does), so that this module, below the prompts, imports nothing of the library's.
+_INSTRUCTION_TEXTS: list[str] = []
 
 # Openings of a line in which the model talks about the task, itself, the user or "the text"
 # instead of giving the text's content (matched case-insensitively at the start, after labels).
@@ -127,19 +132,23 @@ def _words(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
+def add_instructions(texts: Iterable[str]) -> None:
+    """Add instructions given to the memory (placeholders such as ``{query}`` may stay in them): a
+    line that runs through one of them is an :data:`ECHO`."""
+    _INSTRUCTION_TEXTS.extend(texts)
+    _instructions.cache_clear()
+    _instruction_pairs.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def _instructions() -> tuple[tuple[str, ...], ...]:
     """The token sequences of every instruction the memory is given, in every language, split at
     their placeholders (the query or the text inside an instruction is not the instruction)."""
-    from memorag_integrations.prompts import PROMPT_SETS
-
     pieces: list[tuple[str, ...]] = []
-    for prompts in PROMPT_SETS.values():
-        for field in ("context", "ack", "gist", "clue_spans", "surrogate_questions", "memory_answer", "key_points",
-                      "answer", "summary"):
-            for part in _PLACEHOLDER.split(getattr(prompts, field)):
-                if tokens := tuple(_words(part)):
-                    pieces.append(tokens)
+    for text in _INSTRUCTION_TEXTS:
+        for part in _PLACEHOLDER.split(text):
+            if tokens := tuple(_words(part)):
+                pieces.append(tokens)
     return tuple(pieces)
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from memorag_integrations.errors import MissingDependencyError
-from memorag_integrations.store import file_sha256
+from memorag_integrations.errors import IncompatibleStoreError, MissingDependencyError
+from memorag_integrations.files import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,28 @@ def _hub_id(spec: str | os.PathLike) -> str:
         raise InvalidInputError(f"no model file or folder at {text}; pass an existing GGUF file, a model folder or a "
                                 "Hugging Face model id (org/name)")
     return text
+
+
+#: A Hugging Face model id ("name" or "org/name"), which is all a manifest may name beside the defaults.
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
+
+
+def loadable_model(identity: str, what: str, *, allow_models_from_manifest: bool = False) -> str | None:
+    """The model to load for a saved identity: None for the embedded defaults, which are all
+    ``load`` opens on its own. Any other model is opened only when the caller allows models from
+    the manifest, and then only a hub id, from the local cache (never a path, never a download)."""
+    if identity in (DEFAULT_LM, DEFAULT_EMBEDDER):
+        return None
+    local = identity.startswith(("path:", "gguf:", "bge-m3:")) or identity == "unknown"
+    if local or not allow_models_from_manifest:
+        allow = "" if local else (f", or allow_models_from_manifest=True to open {identity!r} from the local "
+                                  "Hugging Face cache (never downloaded)")
+        raise IncompatibleStoreError(f"the saved {what} is {identity!r}; load() opens only the embedded default "
+                                     f"models by itself: pass the same {what} to load(){allow}")
+    if not HUB_ID.fullmatch(identity) or ".." in identity or Path(identity).expanduser().exists():
+        raise IncompatibleStoreError(f"the saved {what} {identity!r} is not a Hugging Face model id; pass the "
+                                     f"{what} to load()")
+    return identity
 
 
 @contextlib.contextmanager

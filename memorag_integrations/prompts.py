@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from memorag_integrations.filler import clean
+from memorag_integrations.filler import add_instructions, clean
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,10 @@ CHINESE = PromptSet(
 )
 
 PROMPT_SETS = {"en": ENGLISH, "zh": CHINESE}
+# The memory's instructions, which a clue must not echo back (see memorag_integrations.filler).
+add_instructions(getattr(prompts, field) for prompts in PROMPT_SETS.values()
+                 for field in ("context", "ack", "gist", "clue_spans", "surrogate_questions", "memory_answer",
+                               "key_points", "answer", "summary"))
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # A "token" for length filters: one CJK/kana/hangul character, or one run of word characters.

@@ -3,8 +3,9 @@
 Files: ``manifest.json`` (format version, identities, settings, checksums), ``documents.jsonl``,
 ``memory.json`` and ``memory.safetensors`` (written here), and the index's own files
 (``chunks.jsonl`` and ``index.faiss`` for the core's index; LlamaIndex's storage for its adapter).
-No pickle. The registry of memory kinds rebuilds a saved memory from its manifest entry; the
-core's ``MemoRAG.load`` and the LlamaIndex adapter's ``load`` both use it.
+No pickle. This module reads and writes the files; the memory a manifest describes is built again
+by the registry of memory kinds (:mod:`memorag_integrations.memory.registry`), which the core's
+``MemoRAG.load`` and the LlamaIndex adapter's ``load`` both ask.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from memorag_integrations import kvcodec
 from memorag_integrations.atomic import check_free_space, replace_folder, tidy
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, MemoRAGError, StoreExistsError,
                                          StoreNotFoundError)
+from memorag_integrations.files import file_sha256
 from memorag_integrations.schema import Document
+from memorag_integrations.version import __version__
 
 if TYPE_CHECKING:
-    from memorag_integrations.llm.base import TextGenerator
     from memorag_integrations.memory.base import Memory
 
 FORMAT_VERSION = 1
@@ -44,14 +46,6 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 #: The key of ``memory.json`` that lists the tensors saved beside it.
 TENSOR_NAMES = "saved_tensors"
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_writable(folder: str | os.PathLike, *, overwrite: bool) -> Path:
@@ -179,8 +173,6 @@ def content_hash(documents: Sequence[Document]) -> str:
 
 
 def library_version() -> str:
-    from memorag_integrations import __version__
-
     return __version__
 
 
@@ -263,124 +255,6 @@ def _read_tensors(folder: Path, manifest: dict[str, Any], names: object) -> dict
     if names is not None and sorted(tensors) != names:
         raise ValueError(f"{MEMORY_TENSORS} holds other tensors than {MEMORY_META} names")
     return kvcodec.decode(tensors)
-
-
-# -- memory kinds: the saved config -> a memory of the same kind --------------------------------------
-MemoryFactory = Callable[[dict[str, Any], "TextGenerator | None", bool], "Memory"]
-MEMORY_KINDS: dict[tuple[str, str | None], MemoryFactory] = {}
-#: Saved settings that a memory's constructor takes back as they are.
-MEMORY_OPTIONS = ("max_memory_tokens", "gist_chunk_tokens", "gist_tokens")
-#: A Hugging Face model id ("name" or "org/name"), which is all a manifest may name beside the defaults.
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
-
-
-def memory_kind(kind: str, backend: str | None = None) -> Callable[[MemoryFactory], MemoryFactory]:
-    """Register how a memory of ``kind`` (on ``backend``) is rebuilt from its saved config: the
-    factory gets the config, the caller's generator (or None) and whether the caller allows models
-    the manifest names (see :func:`loadable_model`)."""
-    def register(factory: MemoryFactory) -> MemoryFactory:
-        MEMORY_KINDS[(kind, backend)] = factory
-        return factory
-
-    return register
-
-
-def memory_from_config(config: dict[str, Any], generator: TextGenerator | None = None, *,
-                       allow_models_from_manifest: bool = False) -> Memory:
-    """A memory like the saved one (its kind, backend, model and settings), ready to load its state.
-
-    ``generator`` is the model of a prompt memory (which the manifest can only name). Models are
-    opened only as :func:`loadable_model` allows; any failure to build the memory is a
-    :class:`~memorag_integrations.errors.StoreError` that says what to pass instead."""
-    factory = MEMORY_KINDS.get((config.get("kind", ""), config.get("backend")))
-    if factory is None:
-        raise IncompatibleStoreError(f"the saved memory is of kind {config.get('kind')!r} with model "
-                                     f"{config.get('model')!r}, which this library does not know: pass memory=... "
-                                     "to load()")
-    options = _options(config)
-    try:
-        return factory(config, generator, allow_models_from_manifest)
-    except MemoRAGError:
-        raise
-    except (OSError, ValueError, TypeError) as exc:  # a cached model that is incomplete, bad settings
-        raise IncompatibleStoreError(f"the saved memory ({config.get('model')!r}, {options}) cannot be rebuilt "
-                                     f"({type(exc).__name__}: {exc}); pass memory=... to load()") from exc
-
-
-def _options(config: dict[str, Any]) -> dict[str, Any]:
-    options = {name: config[name] for name in MEMORY_OPTIONS if name in config}
-    for name, value in options.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise CorruptStoreError(f"the manifest's memory setting {name} is {value!r}, not a positive integer; "
-                                    "memorize the corpus again")
-    return options
-
-
-def loadable_model(identity: str, what: str, *, allow_models_from_manifest: bool = False) -> str | None:
-    """The model to load for a saved identity: None for the embedded defaults, which are all
-    ``load`` opens on its own. Any other model is opened only when the caller allows models from
-    the manifest, and then only a hub id, from the local cache (never a path, never a download)."""
-    from memorag_integrations.models import DEFAULT_EMBEDDER, DEFAULT_LM
-
-    if identity in (DEFAULT_LM, DEFAULT_EMBEDDER):
-        return None
-    local = identity.startswith(("path:", "gguf:", "bge-m3:")) or identity == "unknown"
-    if local or not allow_models_from_manifest:
-        allow = "" if local else (f", or allow_models_from_manifest=True to open {identity!r} from the local "
-                                  "Hugging Face cache (never downloaded)")
-        raise IncompatibleStoreError(f"the saved {what} is {identity!r}; load() opens only the embedded default "
-                                     f"models by itself: pass the same {what} to load(){allow}")
-    if not HUB_ID.fullmatch(identity) or ".." in identity or Path(identity).expanduser().exists():
-        raise IncompatibleStoreError(f"the saved {what} {identity!r} is not a Hugging Face model id; pass the "
-                                     f"{what} to load()")
-    return identity
-
-
-def _local_lm(config: dict[str, Any], allow: bool) -> Any:
-    """The saved memory model, or None for the embedded default (see :func:`loadable_model`)."""
-    model = loadable_model(config["model"], "memory model", allow_models_from_manifest=allow)
-    if model is None:
-        return None
-    from memorag_integrations.llm.transformers import TransformersGenerator
-    from memorag_integrations.models import hub_offline
-
-    with hub_offline():
-        return TransformersGenerator(model, local_files_only=True)
-
-
-@memory_kind("kv")
-def _kv(config: dict[str, Any], generator: TextGenerator | None, allow: bool) -> Memory:
-    from memorag_integrations.memory.kv import KVMemory
-
-    return KVMemory(_local_lm(config, allow), **_options(config))
-
-
-@memory_kind("kv", "llamacpp")
-def _kv_llamacpp(config: dict[str, Any], generator: TextGenerator | None, allow: bool) -> Memory:
-    from memorag_integrations.memory.llamacpp import LlamaCppKVMemory
-
-    # llama.cpp runs GGUF files, which are local: only the embedded default is rebuilt.
-    return LlamaCppKVMemory(loadable_model(config["model"], "memory model"), **_options(config))
-
-
-@memory_kind("beacon")
-def _beacon(config: dict[str, Any], generator: TextGenerator | None, allow: bool) -> Memory:
-    # A beacon model runs code from its repository: never loaded without the user's explicit opt-in.
-    raise IncompatibleStoreError(
-        f"the saved memory is a beacon model ({config['model']!r}), which runs remote code: pass "
-        f"memory=BeaconMemory({config['model']!r}, trust_remote_code=True, "
-        f"beacon_ratio={config.get('beacon_ratio')!r}) to load()")
-
-
-@memory_kind("prompt")
-def _prompt(config: dict[str, Any], generator: TextGenerator | None, allow: bool) -> Memory:
-    if generator is None:
-        raise IncompatibleStoreError(f"the saved memory is a prompt memory over {config['model']!r}: pass "
-                                     "memory=... or the same model as generator=... (in the adapters: llm=...) "
-                                     "to load()")
-    from memorag_integrations.memory.prompt import PromptMemory
-
-    return PromptMemory(generator, **_options(config))
 
 
 def check_chunks(chunks: Sequence[Any], documents: Sequence[Document]) -> None:

@@ -22,8 +22,8 @@ from pydantic import ConfigDict, Field
 
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.llm.base import Message, Prompt, TextGenerator, as_messages
-from memorag_integrations.retrieval.chunking import regex_offsets
 from memorag_integrations.retrieval.embedders import Embedder
+from memorag_integrations.text import regex_offsets
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "user", "function": "user",
           "chat": "user", "developer": "system"}

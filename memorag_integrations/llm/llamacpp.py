@@ -23,6 +23,7 @@ from memorag_integrations.errors import GenerationError, IncompatibleStoreError,
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
 from memorag_integrations.llm.llamacpp_parallel import allow_sequences, cells_needed, decode_parallel, score_parallel
 from memorag_integrations.models import DEFAULT_LM, GGUF_WEIGHTS, requantized_gguf, resolve_lm
+from memorag_integrations.text import regex_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +134,6 @@ class LlamaCppGenerator(TextGenerator):
         pieces = [self.llm.detokenize([t]) for t in ids]
         data = text.encode("utf-8")
         if b"".join(pieces) != data:  # e.g. SentencePiece's added leading space: no exact mapping
-            from memorag_integrations.retrieval.chunking import regex_offsets
-
             return regex_offsets(text)
         char_at = np.cumsum([0] + [len(ch.encode("utf-8")) for ch in text])  # byte offset of each char
         starts = np.cumsum([0] + [len(p) for p in pieces])

@@ -19,8 +19,8 @@ from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.models import cache_dir
 from memorag_integrations.progress import Bar, Progress
 from memorag_integrations.prompts import PromptSet
-from memorag_integrations.retrieval.chunking import chunk_text
 from memorag_integrations.schema import Document
+from memorag_integrations.text import chunk_text, regex_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +163,6 @@ class Compressor:
         offsets = getattr(self.generator, "token_offsets", None)
         if offsets is not None:
             return offsets(text)
-        from memorag_integrations.retrieval.chunking import regex_offsets
-
         return regex_offsets(text)
 
     def _regroup(self, gists: list[Gist], every: int) -> list[_Section]:

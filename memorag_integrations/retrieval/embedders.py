@@ -11,6 +11,7 @@ import numpy as np
 
 from memorag_integrations.errors import require
 from memorag_integrations.models import check_device, quiet_loading, resolve_embedder
+from memorag_integrations.text import regex_offsets
 
 
 class Embedder(ABC):
@@ -24,8 +25,6 @@ class Embedder(ABC):
         """An ``(n, dim)`` float32 array of unit vectors."""
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        from memorag_integrations.retrieval.chunking import regex_offsets
-
         return regex_offsets(text)
 
     def __repr__(self) -> str:

@@ -283,6 +283,6 @@ def _display_name(filename: str | None, index: int) -> str:
 
 
 def _version() -> str:
-    from memorag_integrations import __version__
+    from memorag_integrations.version import __version__
 
     return __version__

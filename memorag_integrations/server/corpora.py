@@ -48,7 +48,7 @@ class Models:
     def memory(self, config: dict[str, Any]):
         """A KV memory over the shared model with the saved settings."""
         from memorag_integrations.memory.kv import KVMemory
-        from memorag_integrations.store import MEMORY_OPTIONS
+        from memorag_integrations.memory.registry import MEMORY_OPTIONS
 
         if config.get("kind") != "kv" or config.get("backend") or config.get("model") != self.memory_model.identity:
             raise IncompatibleStoreError(f"this corpus was memorized with {config.get('model')!r} "

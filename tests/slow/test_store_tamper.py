@@ -17,9 +17,10 @@ from safetensors.numpy import load_file as np_load
 from safetensors.numpy import save_file as np_save
 
 from memorag_integrations import MemoRAG, StoreError
+from memorag_integrations.files import file_sha256
 from memorag_integrations.memory.kv import KVMemory
 from memorag_integrations.retrieval.retriever import DenseRetriever
-from memorag_integrations.store import MANIFEST, file_sha256
+from memorag_integrations.store import MANIFEST
 
 TEXT = ("The lighthouse keeper logged every ship that passed the northern reef.\n\n"
         "In 1911 a storm flooded the lower rooms and the logbook of that year was lost.\n\n"

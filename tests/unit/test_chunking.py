@@ -1,6 +1,6 @@
 import pytest
 
-from memorag_integrations.retrieval.chunking import chunk_text, regex_offsets
+from memorag_integrations.text import chunk_text, regex_offsets
 
 
 def test_chunks_are_exact_slices_and_cover_every_token():

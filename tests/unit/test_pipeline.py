@@ -10,10 +10,11 @@ from memorag_integrations.defaults import fetch_count, memory_budget
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_k, plan_searches, rank
 from memorag_integrations.retrieval.grounding import content_words, support
 from memorag_integrations.prompts import get_prompts
-from memorag_integrations.retrieval.chunking import Chunker, regex_offsets
+from memorag_integrations.retrieval.chunking import Chunker
 from memorag_integrations.retrieval.retriever import DenseRetriever
 from memorag_integrations.retrieval.search import Hit, Searcher
 from memorag_integrations.tasks import RETRIEVAL_TASKS, TASK_NAMES, get_task
+from memorag_integrations.text import regex_offsets
 
 
 class ListSearcher(Searcher):

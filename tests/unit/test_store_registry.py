@@ -4,7 +4,7 @@ import pytest
 from fakes import ScriptedGenerator
 
 from memorag_integrations import IncompatibleStoreError, PromptMemory
-from memorag_integrations.store import MEMORY_KINDS, memory_from_config, memory_kind
+from memorag_integrations.memory.registry import MEMORY_KINDS, memory_from_config, memory_kind
 
 SAVED = {"kind": "prompt", "model": "scripted-test-model", "max_memory_tokens": 1000, "gist_chunk_tokens": 500,
          "gist_tokens": 32}

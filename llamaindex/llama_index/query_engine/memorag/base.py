@@ -119,17 +119,21 @@ class MemoRAGQueryEngine(BaseQueryEngine):
     # -- persistence -----------------------------------------------------------------------------
     def persist(self, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Save memory, chunks, documents and the LlamaIndex storage into ``folder`` atomically."""
-        from llama_index.query_engine.memorag.persist import persist_engine
+        from llama_index.query_engine.memorag.persist import persist_retriever
 
-        return persist_engine(self, folder, overwrite=overwrite)
+        return persist_retriever(self.retriever, self.task, folder, overwrite=overwrite)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, llm: LLM | None = None, memory: Memory | LLM | None = None,
              embed_model: BaseEmbedding | None = None, **options: Any) -> MemoRAGQueryEngine:
-        """Load a folder written by :meth:`persist`; see :func:`~.persist.load_engine`."""
-        from llama_index.query_engine.memorag.persist import load_engine
+        """Load a folder written by :meth:`persist`; see :func:`~.persist.load_retriever`. ``streaming``
+        is this engine's; the other ``options`` override the saved settings (``k``, ``task``,
+        ``similarity_top_k``...)."""
+        from llama_index.query_engine.memorag.persist import load_retriever
 
-        return load_engine(cls, folder, llm=llm, memory=memory, embed_model=embed_model, **options)
+        streaming = options.pop("streaming", False)
+        retriever, task = load_retriever(folder, memory=memory, embed_model=embed_model, **options)
+        return cls(retriever, llm, task=task, streaming=streaming)
 
     # -- querying --------------------------------------------------------------------------------
     def retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

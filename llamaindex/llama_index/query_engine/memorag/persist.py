@@ -1,5 +1,9 @@
 """Saving a MemoRAG query engine: the core's store format plus LlamaIndex's storage context.
 
+This module knows the retriever and the engine's settings, not the query engine class: the query
+engine (:mod:`.base`) calls :func:`persist_retriever` and :func:`load_retriever` and builds itself
+around what the latter returns, so the two modules never import each other.
+
 The folder holds ``manifest.json`` (format version, embedder identity and chunking, memory kind
 and model, engine settings, checksums), ``documents.jsonl``, ``memory.json`` (+
 ``memory.safetensors`` for a KV memory) and ``index/`` (LlamaIndex's docstore, index store and
@@ -11,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -22,15 +26,15 @@ from llama_index.retrievers.memorag.embedding import MemoRAGEmbedding, core_embe
 from memorag_integrations.engine import MemoRAG, check_retriever_config
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          MissingDependencyError)
+from memorag_integrations.files import file_sha256
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
+from memorag_integrations.memory.registry import memory_from_config
 from memorag_integrations.models import DEFAULT_EMBEDDER
 from memorag_integrations.retrieval.retriever import DenseRetriever
-from memorag_integrations.store import (check_same, corpus_manifest, file_sha256, memory_from_config, read_corpus,
-                                        read_manifest, write_atomically, write_corpus)
-
-if TYPE_CHECKING:
-    from llama_index.query_engine.memorag.base import MemoRAGQueryEngine
+from memorag_integrations.store import (check_same, corpus_manifest, read_corpus, read_manifest, write_atomically,
+                                        write_corpus)
+from memorag_integrations.tasks import TaskName
 
 ADAPTER = "llama_index"
 #: A file of LlamaIndex's storage: a relative path inside ``index/``.
@@ -40,8 +44,9 @@ ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "gr
                   "clue_tokens", "answer_tokens")
 
 
-def persist_engine(engine: MemoRAGQueryEngine, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    retriever = engine.retriever
+def persist_retriever(retriever: MemoRAGRetriever, task: str, folder: str | os.PathLike, *,
+                      overwrite: bool = False) -> Path:
+    """Save the retriever's memory, documents and LlamaIndex storage, with the query engine's ``task``."""
     core = retriever.engine
     if retriever.index is None:
         raise InvalidInputError("this retriever searches a plain retriever, not a VectorStoreIndex, so its "
@@ -59,16 +64,16 @@ def persist_engine(engine: MemoRAGQueryEngine, folder: str | os.PathLike, *, ove
             "index_files": _index_files(tmp / INDEX_DIR),
             "engine": {**{name: getattr(core, name) for name in ENGINE_OPTIONS},
                        "similarity_top_k": retriever.similarity_top_k, "per_query_top_k": retriever.per_query_top_k,
-                       "task": engine.task},
+                       "task": task},
         }
 
     return write_atomically(folder, fill, overwrite=overwrite)
 
 
-def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm: LLM | None = None,
-                memory: Memory | LLM | None = None, embed_model: BaseEmbedding | None = None,
-                vector_store: Any = None, streaming: bool = False, **options: Any) -> MemoRAGQueryEngine:
-    """Load what :func:`persist_engine` wrote.
+def load_retriever(folder: str | os.PathLike, *, memory: Memory | LLM | None = None,
+                   embed_model: BaseEmbedding | None = None, vector_store: Any = None,
+                   **options: Any) -> tuple[MemoRAGRetriever, TaskName]:
+    """Load what :func:`persist_retriever` wrote: the retriever and the saved (or given) task.
 
     The embedding model named in the manifest is rebuilt when it is the offline default; any other
     must be passed as ``embed_model`` and must be the same one, else
@@ -114,8 +119,7 @@ def load_engine(cls: type[MemoRAGQueryEngine], folder: str | os.PathLike, *, llm
     if not isinstance(index, VectorStoreIndex):
         raise CorruptStoreError(f"{folder}/{INDEX_DIR} holds a {type(index).__name__}, not a vector store index; "
                                 "build the engine again")
-    retriever = MemoRAGRetriever(core, index, **retriever_options)
-    return cls(retriever, llm, task=task, streaming=streaming)
+    return MemoRAGRetriever(core, index, **retriever_options), task
 
 
 def _memory(config: dict[str, Any], memory: Memory | LLM | TextGenerator | None) -> Memory:
