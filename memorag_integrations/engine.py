@@ -6,15 +6,19 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from memorag_integrations import defaults
 from memorag_integrations.documents import as_documents
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          NotMemorizedError, QueryTooLongError)
+from memorag_integrations.extractive import (CENTRAL_CHUNKS, CENTRAL_LABEL, Extracted, answer_quotes, candidates,
+                                             check_answer_mode, pieces, render, resolve_answer_mode, summary_quotes)
 from memorag_integrations.filters import DocumentFilter, Where
 from memorag_integrations.kvcodec import KV_DTYPES
 from memorag_integrations.llm.base import TextGenerator
@@ -28,7 +32,7 @@ from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.rerank import Reranker, can_score, default_reranker
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
-from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
+from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence, Quote
 from memorag_integrations.store import (check_chunks, check_same, check_writable, corpus_manifest, read_corpus,
                                         read_manifest, write_atomically, write_corpus)
 from memorag_integrations.tasks import TASK_NAMES, Task, get_task
@@ -51,6 +55,9 @@ class Prepared:
     unanswered: str | None = None
     #: The memory the query used: the engine's, or its part for a filtered query.
     memory: Memory | None = None
+    #: The query as checked, and the documents a filtered query keeps to (None: all).
+    query: str = ""
+    documents: list[Document] | None = None
 
 
 class MemoRAG:
@@ -81,6 +88,7 @@ class MemoRAG:
         route: int | None = defaults.ROUTE,
         clue_tokens: int = defaults.CLUE_TOKENS,
         answer_tokens: int = defaults.ANSWER_TOKENS,
+        answer_mode: str = "auto",
         progress: Progress = True,
     ) -> None:
         if memory is None:
@@ -107,6 +115,7 @@ class MemoRAG:
         self.route = None if route is None else check_k(route, "route")
         self.clue_tokens = check_k(clue_tokens, "clue_tokens")
         self.answer_tokens = check_k(answer_tokens, "answer_tokens")
+        self.answer_mode = check_answer_mode(answer_mode)
         self.progress = progress
         self.documents: list[Document] = []
         #: False when the chunks live in a store outside the engine (an adapter's vector store).
@@ -310,46 +319,61 @@ class MemoRAG:
     # -- answering ---------------------------------------------------------------------------------
     def answer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
-               where: Where | None = None) -> Answer:
+               where: Where | None = None, answer_mode: str | None = None) -> Answer:
         """Answer ``query``. Tasks: ``memorag`` (clues -> retrieval -> generator), ``qa`` (the
         memory alone) and ``summarize`` (key points -> retrieval -> summary; query optional).
-        ``doc_ids`` / ``where`` answer from some documents only (see :meth:`select`)."""
+        ``doc_ids`` / ``where`` answer from some documents only (see :meth:`select`).
+        ``answer_mode`` overrides the engine's (see :meth:`answer_mode_for`): ``"extractive"``
+        quotes the evidence's best sentences, ``"generate"`` has the generator write from it."""
         t0 = time.perf_counter()
         tokens = self._tokens(max_new_tokens)
+        mode = self.answer_mode_for(task, answer_mode)
         prepared = self.prepare(query, task, k=k, doc_ids=doc_ids, where=where)
         t1 = time.perf_counter()
+        if mode == "extractive" and not prepared.unanswered:
+            return self._extracted(prepared, self.extract(prepared), t0, t1)
         text = prepared.unanswered or self._writer(prepared).generate(prepared.prompt, tokens)
         return self._answer(prepared, text, t0, t1)
 
     async def aanswer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
-                      where: Where | None = None) -> Answer:
+                      where: Where | None = None, answer_mode: str | None = None) -> Answer:
         """Async :meth:`answer`: remote generators are awaited natively, local ones run in threads."""
         t0 = time.perf_counter()
         tokens = self._tokens(max_new_tokens)
+        mode = self.answer_mode_for(task, answer_mode)
         prepared = await self.aprepare(query, task, k=k, doc_ids=doc_ids, where=where)
         t1 = time.perf_counter()
+        if mode == "extractive" and not prepared.unanswered:
+            return self._extracted(prepared, await asyncio.to_thread(self.extract, prepared), t0, t1)
         text = prepared.unanswered or await self._writer(prepared).agenerate(prepared.prompt, tokens)
         return self._answer(prepared, text, t0, t1)
 
     def stream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
-               where: Where | None = None) -> Iterator[str]:
-        """Like :meth:`answer`, but yield the answer text piece by piece as it is generated."""
+               where: Where | None = None, answer_mode: str | None = None) -> Iterator[str]:
+        """Like :meth:`answer`, but yield the answer text piece by piece as it is generated (an
+        extractive answer a quote at a time)."""
         tokens = self._tokens(max_new_tokens)
-        yield from self.write(self.prepare(query, task, k=k, doc_ids=doc_ids, where=where), max_new_tokens=tokens)
+        self.answer_mode_for(task, answer_mode)  # a bad mode fails before the memory is asked
+        yield from self.write(self.prepare(query, task, k=k, doc_ids=doc_ids, where=where), max_new_tokens=tokens,
+                              answer_mode=answer_mode)
 
     def write(self, prepared: Prepared, *, max_new_tokens: int | None = None, temperature: float = 0.0,
-              generator: TextGenerator | None = None) -> Iterator[str]:
+              generator: TextGenerator | None = None, answer_mode: str | None = None) -> Iterator[str]:
         """The answer to a :meth:`prepare` d query, piece by piece: what :meth:`stream` does once the
         evidence is in (a server shows the clues and evidence before it). ``temperature`` samples
         the answer (the memory-only task stays greedy); ``generator`` answers instead of the
-        engine's own."""
+        engine's own; in ``extractive`` mode (see :meth:`answer_mode_for`, which ``generator``
+        decides for ``auto``) the pieces are the quotes, a line each."""
         tokens = self._tokens(max_new_tokens)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
             raise InvalidInputError(f"temperature must be a number from 0.0 to 2.0, got {temperature!r}")
+        mode = self.answer_mode_for(prepared.task, answer_mode, generator=generator)
         if prepared.unanswered:
             yield prepared.unanswered
+        elif mode == "extractive":
+            yield from pieces(self.extract(prepared).text)
         elif prepared.task.memory_answers:
             yield from (prepared.memory or self.memory).stream(prepared.prompt, tokens)
         else:
@@ -358,21 +382,104 @@ class MemoRAG:
 
     async def astream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
-                      where: Where | None = None) -> AsyncIterator[str]:
+                      where: Where | None = None, answer_mode: str | None = None) -> AsyncIterator[str]:
         """Async :meth:`stream`."""
         tokens = self._tokens(max_new_tokens)
+        mode = self.answer_mode_for(task, answer_mode)
         prepared = await self.aprepare(query, task, k=k, doc_ids=doc_ids, where=where)
         if prepared.unanswered:
             yield prepared.unanswered
+            return
+        if mode == "extractive":
+            for piece in pieces((await asyncio.to_thread(self.extract, prepared)).text):
+                yield piece
             return
         async for piece in self._writer(prepared).astream(prepared.prompt, tokens):
             yield piece
 
     def summarize(self, *, k: int | None = None, max_new_tokens: int | None = None,
-                  doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Answer:
+                  doc_ids: str | Iterable[str] | None = None, where: Where | None = None,
+                  answer_mode: str | None = None) -> Answer:
         """A summary of the whole corpus, or of the documents ``doc_ids`` / ``where`` keep (task
-        ``summarize``)."""
-        return self.answer("", "summarize", k=k, max_new_tokens=max_new_tokens, doc_ids=doc_ids, where=where)
+        ``summarize``); extractive, it is the corpus's most central sentences, in document order."""
+        return self.answer("", "summarize", k=k, max_new_tokens=max_new_tokens, doc_ids=doc_ids, where=where,
+                           answer_mode=answer_mode)
+
+    # -- extractive answers --------------------------------------------------------------------------
+    def answer_mode_for(self, task: str | Task = "memorag", answer_mode: str | None = None, *,
+                        generator: TextGenerator | None = None) -> str:
+        """How ``task`` is answered, ``"extractive"`` or ``"generate"``: ``answer_mode`` as given,
+        else the engine's, with ``"auto"`` resolved for the model that would write the answer
+        (``generator``, default the engine's own): extractive for the embedded default model, whose
+        written answers cannot be trusted, generate for a model the user named. A task that
+        retrieves nothing (``qa``) is always generated, unless ``answer_mode="extractive"`` is asked
+        of it, which is an error."""
+        task = get_task(task)
+        if answer_mode is None and not task.retrieves:
+            return "generate"
+        writer = generator or (self.memory.generator if task.memory_answers else self.generator)
+        return resolve_answer_mode(self.answer_mode if answer_mode is None else answer_mode,
+                                   retrieves=task.retrieves, generator=writer)
+
+    def extract(self, prepared: Prepared | None = None, *, query: str = "", task: str | Task = "memorag",
+                evidence: Sequence[Evidence] = (), documents: Sequence[Document] | None = None) -> Extracted:
+        """The extractive answer over a :meth:`prepare` d query's evidence (or over ``query``,
+        ``task`` and ``evidence`` given alone, as the adapters give their retrievers' results):
+        the sentences that best answer the query, best first, or for ``summarize`` the most central
+        sentences of the corpus (``documents``: of those only), in document order. Every quote is a
+        span of its memorized document (see :mod:`memorag_integrations.extractive`)."""
+        if prepared is not None:
+            query, task, evidence, documents = prepared.query, prepared.task, prepared.evidence, prepared.documents
+        task = get_task(task)
+        texts = {str(d.doc_id): d.text for d in self.documents}
+        encode = self.retriever.embedder.encode
+        found = candidates(evidence, texts)
+        if task.name != "summarize":
+            quotes = answer_quotes(query, found, encode) if query else []
+            return Extracted(render(quotes), quotes, list(evidence)) if quotes else self._no_sentence(evidence)
+        central, centroid = self._central(documents)
+        held = {(e.doc_id, e.char_span) for e in evidence}
+        extra = [e for e in central if (e.doc_id, e.char_span) not in held]
+        pool = [*evidence, *extra]
+        if query:  # a summary with a focus: central and near the focus
+            focus = encode([query])[0]
+            centroid = focus if centroid is None else centroid / max(float(np.linalg.norm(centroid)), 1e-12) + focus
+        order = {str(d.doc_id): i for i, d in enumerate(self.documents)}
+        quotes = summary_quotes(candidates(pool, texts), encode, centroid, doc_order=order)
+        if not quotes:
+            return self._no_sentence(evidence)
+        used = sorted({q.evidence for q in quotes if q.evidence is not None})
+        kept = [n for n in range(1, len(evidence) + 1)] + [n for n in used if n > len(evidence)]
+        number = {old: new for new, old in enumerate(kept, 1)}
+        quotes = [replace(q, evidence=number[q.evidence]) if q.evidence is not None else q for q in quotes]
+        return Extracted(render(quotes), quotes, [pool[n - 1] for n in kept])
+
+    def _central(self, documents: Sequence[Document] | None) -> tuple[list[Evidence], np.ndarray | None]:
+        """The corpus's most central chunks (closest to the mean of its chunk vectors) as evidence,
+        and that mean; none without the engine's own index (an adapter's vector store)."""
+        index = self.retriever.index if self.indexed else None
+        if index is None or not self.retriever.chunks:
+            return [], None
+        keep = None if documents is None else {str(d.doc_id) for d in documents}
+        ids = [c.chunk_id for c in self.retriever.chunks if keep is None or str(c.doc_id) in keep]
+        if not ids:
+            return [], None
+        vectors = index.vectors()[ids]
+        centroid = vectors.mean(axis=0)
+        scores = vectors @ (centroid / max(float(np.linalg.norm(centroid)), 1e-12))
+        best = np.argsort(-scores, kind="stable")[:CENTRAL_CHUNKS]
+        chunks = [self.retriever.chunks[ids[i]] for i in best]
+        return [Evidence(c.text, float(scores[i]), c.doc_id, (c.start, c.end), [CENTRAL_LABEL], c.chunk_id)
+                for c, i in zip(chunks, best)], centroid
+
+    @staticmethod
+    def _no_sentence(evidence: Sequence[Evidence]) -> Extracted:
+        """No real sentence in the evidence (code, tables, headings): the best passage is quoted whole."""
+        if not evidence:
+            return Extracted("", [], [])
+        top = evidence[0]
+        quote = Quote(top.text, str(top.doc_id), top.char_span, float(top.score), 1)
+        return Extracted(render([quote]), [quote], list(evidence))
 
     def prepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                 doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Prepared:
@@ -383,11 +490,11 @@ class MemoRAG:
         t0 = time.perf_counter()  # a filtered or routed query's expansion includes reading its part of the memory
         memory = self.memory_for(self.routed(query, documents))
         if memory is None or not task.retrieves:
-            return self._prepared(task, query, prompts, memory)
+            return self._prepared(task, query, prompts, memory, documents=documents)
         clues = self._clues(task, query, prompts, memory)
         t1 = time.perf_counter()
         hits = self.rank(query, clues, k=k, documents=documents)
-        return self._prepared(task, query, prompts, memory, clues, hits, expand=t1 - t0,
+        return self._prepared(task, query, prompts, memory, clues, hits, documents=documents, expand=t1 - t0,
                               retrieve=time.perf_counter() - t1)
 
     async def aprepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
@@ -399,21 +506,23 @@ class MemoRAG:
         t0 = time.perf_counter()
         memory = await asyncio.to_thread(lambda: self.memory_for(self.routed(query, documents)))
         if memory is None or not task.retrieves:
-            return self._prepared(task, query, prompts, memory)
+            return self._prepared(task, query, prompts, memory, documents=documents)
         clues = await self._aclues(task, query, prompts, memory)
         t1 = time.perf_counter()
         hits = await self.arank(query, clues, k=k, documents=documents)
-        return self._prepared(task, query, prompts, memory, clues, hits, expand=t1 - t0,
+        return self._prepared(task, query, prompts, memory, clues, hits, documents=documents, expand=t1 - t0,
                               retrieve=time.perf_counter() - t1)
 
     def _prepared(self, task: Task, query: str, prompts: PromptSet, memory: Memory | None,
-                  clues: Clues | None = None, hits: list[FusedHit] | None = None, **timings: float) -> Prepared:
+                  clues: Clues | None = None, hits: list[FusedHit] | None = None, *,
+                  documents: list[Document] | None = None, **timings: float) -> Prepared:
         """The evidence of ``hits`` and the task's prompt over it, with the steps' ``timings``.
         ``memory`` None: the filter kept no document, so there is nothing to answer from."""
         evidence = [self._evidence(h) for h in hits or []]
         passages = [e.text for e in evidence]
         unanswered = prompts.nothing_found if memory is None else task.unanswered(prompts, passages)
-        return Prepared(task, clues, evidence, task.prompt(prompts, query, passages), timings, unanswered, memory)
+        return Prepared(task, clues, evidence, task.prompt(prompts, query, passages), timings, unanswered, memory,
+                        query, documents)
 
     # -- the steps' small parts --------------------------------------------------------------------
     def check_query(self, query: object, task: str | Task = "memorag") -> tuple[Task, str, PromptSet]:
@@ -476,6 +585,13 @@ class MemoRAG:
         now = time.perf_counter()
         timings = {**prepared.timings, "generate": now - t1, "total": now - t0}
         return Answer(text.strip(), prepared.evidence, prepared.clues, timings, prepared.task.name)
+
+    @staticmethod
+    def _extracted(prepared: Prepared, extracted: Extracted, t0: float, t1: float) -> Answer:
+        now = time.perf_counter()
+        timings = {**prepared.timings, "extract": now - t1, "total": now - t0}
+        return Answer(extracted.text, extracted.evidence, prepared.clues, timings, prepared.task.name, "extractive",
+                      extracted.quotes)
 
     def _require_memory(self) -> None:
         if not self.memory.is_ready:

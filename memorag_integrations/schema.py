@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -77,15 +78,67 @@ class Evidence:
         return out
 
 
+@dataclass(frozen=True)
+class Quote:
+    """A sentence of the corpus quoted as it stands: ``document.text[start:end] == text`` for its
+    ``char_span``. ``evidence`` is the number (1-based) of the evidence passage it comes from, as
+    ``[n]`` cites it in the answer's text; ``score`` is how well it answers (similarity to the
+    question) or how central it is (a summary's)."""
+
+    text: str
+    doc_id: str
+    char_span: tuple[int, int]
+    score: float
+    evidence: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["char_span"] = list(self.char_span)
+        return out
+
+
+@dataclass(frozen=True)
+class Citation:
+    """An evidence passage as the answer numbers it: ``[number]`` in the text is this passage;
+    ``cited`` says whether the text refers to it."""
+
+    number: int
+    doc_id: str
+    char_span: tuple[int, int]
+    cited: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["char_span"] = list(self.char_span)
+        return out
+
+
+_CITE = re.compile(r"\[(\d{1,3})\]")
+
+
 @dataclass
 class Answer:
-    """The result of :meth:`MemoRAG.answer`: text, the evidence it rests on, clues and timings (s)."""
+    """The result of :meth:`MemoRAG.answer`: text, the evidence it rests on, clues and timings (s).
+
+    ``mode`` is how the text was made: ``"generate"`` (a model wrote it from the evidence, numbered
+    ``[1]``, ``[2]``... as :attr:`citations` lists them) or ``"extractive"`` (the text is the
+    ``quotes``, sentences of the corpus with their exact spans, each followed by its evidence's
+    number)."""
 
     text: str
     evidence: list[Evidence] = field(default_factory=list)
     clues: Clues | None = None
     timings: dict[str, float] = field(default_factory=dict)
     task: str = "memorag"
+    mode: str = "generate"
+    quotes: list[Quote] = field(default_factory=list)
+
+    @property
+    def citations(self) -> list[Citation]:
+        """The evidence as numbered for the answer (the generator's prompt numbers it the same
+        way), each marked ``cited`` when the text refers to its number."""
+        cited = {int(n) for n in _CITE.findall(self.text)}
+        return [Citation(i, e.doc_id, e.char_span, i in cited) for i, e in enumerate(self.evidence, 1)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,4 +147,7 @@ class Answer:
             "evidence": [e.to_dict() for e in self.evidence],
             "clues": self.clues.to_dict() if self.clues else None,
             "timings": dict(self.timings),
+            "mode": self.mode,
+            "quotes": [q.to_dict() for q in self.quotes],
+            "citations": [c.to_dict() for c in self.citations],
         }
