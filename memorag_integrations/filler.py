@@ -88,6 +88,9 @@ _DANGLING = frozenset("""
 _LEAD_IN = re.compile(r"^(?:(?:one|two|three|four|five|another|a|an|the|first|second|third|next|more|other|specific|"
                       r"single|alternative|example|possible|related|follow-up)\s+)+(?:questions?|answers?|quer(?:y|ies)|"
                       r"clues?)\s*[:：]\s*", re.I)
+# A label, a colon, and a quotation (its closing mark may be gone: parsing strips an item's end quotes).
+_LABELLED_QUOTE = re.compile(r"(?P<label>[^\"“”:：]{1,40})[:：]\s*[\"“](?P<quote>[^\"“”]+)[\"”]?\s*")
+_ANSWER_LABEL = re.compile(r"\banswers?\b|^\s*(?:so|yes|no)\b", re.I)
 _SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*(?=\s)")
 _CLOSERS = tuple(".?!。？！…\"'”’)]}»」』》")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"), ("«", "»"), ("「", "」"), ("『", "』"), ("《", "》"))
@@ -115,6 +118,11 @@ def clean(item: str) -> str | None:
     and without a last sentence cut off mid-phrase when complete sentences come before it; None
     when it is filler (see :func:`filler_reason`)."""
     text = _LEAD_IN.sub("", item.strip()).strip()
+    labelled = _LABELLED_QUOTE.fullmatch(text)
+    if labelled:  # 'The main idea: "A storm flooded the rooms."': the quote is the clue, unless it is an answer
+        if _ANSWER_LABEL.search(labelled["label"]):
+            return None
+        text = labelled["quote"].strip()
     reason = filler_reason(text)
     if reason == CUT:
         ends = list(_SENTENCE_END.finditer(text))
@@ -186,13 +194,14 @@ def _only_meta(words: list[str]) -> bool:
 
 
 def _cut_off(text: str) -> bool:
-    """Whether ``text`` stops mid-phrase: on a comma or an opening bracket, with a bracket or
-    quote left open, trailing off in an ellipsis, or on a word that needs a continuation."""
+    """Whether ``text`` stops mid-phrase: on a comma or an opening bracket, trailing off in an
+    ellipsis, with a bracket or quote left open and no sentence end, or on a word that needs a
+    continuation."""
     if text.endswith((",", ";", "-", "–", "—", "(", "[", "/", "&", "...", "…")):
         return True
+    if text.endswith(_CLOSERS):  # an odd quote before it is the opening one whose end parsing stripped
+        return False
     if any(text.count(o) > text.count(c) for o, c in _PAIRS) or text.count('"') % 2:
         return True
-    if text.endswith(_CLOSERS):
-        return False
     last = re.findall(r"[A-Za-z']+$", text)
     return bool(last) and last[0].lower() in _DANGLING

@@ -71,3 +71,15 @@ def test_filler_never_reaches_the_searches_or_the_clues():
     assert answer.clues.surrogate_questions == ["When did the launch happen?", "Who was in the crew?"]
     found_by = {q for e in answer.evidence for q in e.matched_queries}
     assert not found_by & {"One question per line.", "What does that mean?", "In what year was the"}
+
+
+def test_a_labelled_quotation_keeps_the_quotation():
+    # Key points the embedded SmolLM2 wrote for the lighthouse text of tests/slow/test_server_api.py.
+    output = ('Here is a list of key points in a summary:\n\n1. The original text: "The harbour office kept the '
+              'lighthouse logs."\n2. The main idea: "A storm flooded the lower rooms of the lighthouse and that '
+              'year\'s logbook was lost."\n4. The main consequence: "August"\n14. The main point: "')
+    assert parse_items(output) == [
+        "The harbour office kept the lighthouse logs.",
+        "A storm flooded the lower rooms of the lighthouse and that year's logbook was lost."]
+    assert clean('So, the answer is: "Red Lions Basketball Team') is None
+    assert clean('Example answer: "When the contract ends is determined by the date') is None
