@@ -61,6 +61,13 @@ def _stream_option(parser: argparse.ArgumentParser) -> None:
                         help="print the answer as it is written (default: on at a terminal)")
 
 
+def _answer_mode_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--answer-mode", choices=("auto", "extractive", "generate"), default="auto",
+                        help="extractive: the answer quotes the evidence's best sentences (a summary: the most central "
+                             "ones); generate: the model writes it; auto (default): extractive with the embedded "
+                             "model, generate with one named by --model")
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models")
     group.add_argument("--model", help="memory/generator model: a GGUF file, a local folder or a Hugging Face id "
@@ -99,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{defaults.GROUNDING}); off searches every clue as written")
     _filter_options(ask)
     _stream_option(ask)
+    _answer_mode_option(ask)
     _model_options(ask)
 
     srv = sub.add_parser("serve", help="a web page and HTTP API to upload, memorize and ask (extra 'server')")
@@ -118,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--json", action="store_true")
     _filter_options(summ)
     _stream_option(summ)
+    _answer_mode_option(summ)
     _model_options(summ)
     return parser
 
@@ -160,6 +169,10 @@ def _print_answer(answer, as_json: bool) -> None:
     _print_evidence(answer.clues, answer.evidence)
     print(answer.text)
     print()
+    for q in answer.quotes:  # where each quoted sentence stands in its document
+        print(f"quote [{q.evidence}] {q.doc_id} chars {q.char_span[0]}-{q.char_span[1]}")
+    if answer.quotes:
+        print()
     _print_timings(answer.timings)
 
 
@@ -178,7 +191,8 @@ def _stream_answer(engine, question: str, task: str, k: int, **filters: Any) -> 
         print(piece, end="", flush=True)
     now = time.perf_counter()
     print("\n")
-    _print_timings({**prepared.timings, "first_token": first or 0.0, "generate": now - t1, "total": now - t0})
+    step = "extract" if engine.answer_mode_for(prepared.task) == "extractive" else "generate"
+    _print_timings({**prepared.timings, "first_token": first or 0.0, step: now - t1, "total": now - t0})
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -192,7 +206,12 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.embedder:
         resolve_embedder(args.embedder)
     if args.command == "ask":
-        get_task(args.task).check_query(args.question)
+        task = get_task(args.task)
+        task.check_query(args.question)
+        if args.answer_mode == "extractive":  # qa has no evidence to quote
+            from memorag_integrations.extractive import resolve_answer_mode
+
+            resolve_answer_mode(args.answer_mode, retrieves=task.retrieves, generator=None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -220,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     memory, retriever = _components(args, memorizing=False)
     engine = MemoRAG.load(args.save_dir, memory, retriever, rerank=getattr(args, "rerank", None),
-                          grounding=getattr(args, "grounding", defaults.GROUNDING))
+                          grounding=getattr(args, "grounding", defaults.GROUNDING), answer_mode=args.answer_mode)
     question, task = (args.question, args.task) if args.command == "ask" else ("", "summarize")
     if args.stream is None:  # stream to a person at a terminal; print whole results to pipes and files
         args.stream = sys.stdout.isatty() and not args.json

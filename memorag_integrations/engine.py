@@ -330,10 +330,10 @@ class MemoRAG:
         mode = self.answer_mode_for(task, answer_mode)
         prepared = self.prepare(query, task, k=k, doc_ids=doc_ids, where=where)
         t1 = time.perf_counter()
-        if mode == "extractive" and not prepared.unanswered:
-            return self._extracted(prepared, self.extract(prepared), t0, t1)
+        if mode == "extractive" and (extracted := self.extract(prepared)) is not None:
+            return self._extracted(prepared, extracted, t0, t1)
         text = prepared.unanswered or self._writer(prepared).generate(prepared.prompt, tokens)
-        return self._answer(prepared, text, t0, t1)
+        return self._answer(prepared, text, t0, t1, mode)
 
     async def aanswer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                       max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
@@ -344,10 +344,10 @@ class MemoRAG:
         mode = self.answer_mode_for(task, answer_mode)
         prepared = await self.aprepare(query, task, k=k, doc_ids=doc_ids, where=where)
         t1 = time.perf_counter()
-        if mode == "extractive" and not prepared.unanswered:
-            return self._extracted(prepared, await asyncio.to_thread(self.extract, prepared), t0, t1)
+        if mode == "extractive" and (extracted := await asyncio.to_thread(self.extract, prepared)) is not None:
+            return self._extracted(prepared, extracted, t0, t1)
         text = prepared.unanswered or await self._writer(prepared).agenerate(prepared.prompt, tokens)
-        return self._answer(prepared, text, t0, t1)
+        return self._answer(prepared, text, t0, t1, mode)
 
     def stream(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
                max_new_tokens: int | None = None, doc_ids: str | Iterable[str] | None = None,
@@ -370,10 +370,11 @@ class MemoRAG:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
             raise InvalidInputError(f"temperature must be a number from 0.0 to 2.0, got {temperature!r}")
         mode = self.answer_mode_for(prepared.task, answer_mode, generator=generator)
-        if prepared.unanswered:
+        extracted = self.extract(prepared) if mode == "extractive" else None
+        if extracted is not None:
+            yield from pieces(extracted.text)
+        elif prepared.unanswered:
             yield prepared.unanswered
-        elif mode == "extractive":
-            yield from pieces(self.extract(prepared).text)
         elif prepared.task.memory_answers:
             yield from (prepared.memory or self.memory).stream(prepared.prompt, tokens)
         else:
@@ -387,12 +388,13 @@ class MemoRAG:
         tokens = self._tokens(max_new_tokens)
         mode = self.answer_mode_for(task, answer_mode)
         prepared = await self.aprepare(query, task, k=k, doc_ids=doc_ids, where=where)
+        extracted = await asyncio.to_thread(self.extract, prepared) if mode == "extractive" else None
+        if extracted is not None:
+            for piece in pieces(extracted.text):
+                yield piece
+            return
         if prepared.unanswered:
             yield prepared.unanswered
-            return
-        if mode == "extractive":
-            for piece in pieces((await asyncio.to_thread(self.extract, prepared)).text):
-                yield piece
             return
         async for piece in self._writer(prepared).astream(prepared.prompt, tokens):
             yield piece
@@ -422,32 +424,39 @@ class MemoRAG:
                                    retrieves=task.retrieves, generator=writer)
 
     def extract(self, prepared: Prepared | None = None, *, query: str = "", task: str | Task = "memorag",
-                evidence: Sequence[Evidence] = (), documents: Sequence[Document] | None = None) -> Extracted:
+                evidence: Sequence[Evidence] = (), documents: Sequence[Document] | None = None) -> Extracted | None:
         """The extractive answer over a :meth:`prepare` d query's evidence (or over ``query``,
         ``task`` and ``evidence`` given alone, as the adapters give their retrievers' results):
         the sentences that best answer the query, best first, or for ``summarize`` the most central
         sentences of the corpus (``documents``: of those only), in document order. Every quote is a
-        span of its memorized document (see :mod:`memorag_integrations.extractive`)."""
+        span of its memorized document (see :mod:`memorag_integrations.extractive`). None when there
+        is nothing to quote: no evidence (a summary also reads the corpus's most central passages,
+        so it needs none), or a filter that keeps no document."""
         if prepared is not None:
+            if prepared.memory is None:
+                return None
             query, task, evidence, documents = prepared.query, prepared.task, prepared.evidence, prepared.documents
         task = get_task(task)
         texts = {str(d.doc_id): d.text for d in self.documents}
         encode = self.retriever.embedder.encode
-        found = candidates(evidence, texts)
         if task.name != "summarize":
-            quotes = answer_quotes(query, found, encode) if query else []
+            if not evidence:
+                return None
+            quotes = answer_quotes(query, candidates(evidence, texts), encode) if query else []
             return Extracted(render(quotes), quotes, list(evidence)) if quotes else self._no_sentence(evidence)
         central, centroid = self._central(documents)
         held = {(e.doc_id, e.char_span) for e in evidence}
         extra = [e for e in central if (e.doc_id, e.char_span) not in held]
         pool = [*evidence, *extra]
+        if not pool:
+            return None
         if query:  # a summary with a focus: central and near the focus
             focus = encode([query])[0]
             centroid = focus if centroid is None else centroid / max(float(np.linalg.norm(centroid)), 1e-12) + focus
         order = {str(d.doc_id): i for i, d in enumerate(self.documents)}
         quotes = summary_quotes(candidates(pool, texts), encode, centroid, doc_order=order)
         if not quotes:
-            return self._no_sentence(evidence)
+            return self._no_sentence(pool)
         used = sorted({q.evidence for q in quotes if q.evidence is not None})
         kept = [n for n in range(1, len(evidence) + 1)] + [n for n in used if n > len(evidence)]
         number = {old: new for new, old in enumerate(kept, 1)}
@@ -475,8 +484,6 @@ class MemoRAG:
     @staticmethod
     def _no_sentence(evidence: Sequence[Evidence]) -> Extracted:
         """No real sentence in the evidence (code, tables, headings): the best passage is quoted whole."""
-        if not evidence:
-            return Extracted("", [], [])
         top = evidence[0]
         quote = Quote(top.text, str(top.doc_id), top.char_span, float(top.score), 1)
         return Extracted(render([quote]), [quote], list(evidence))
@@ -581,10 +588,11 @@ class MemoRAG:
                         chunk.chunk_id, hit.rerank_score)
 
     @staticmethod
-    def _answer(prepared: Prepared, text: str, t0: float, t1: float) -> Answer:
+    def _answer(prepared: Prepared, text: str, t0: float, t1: float, mode: str = "generate") -> Answer:
         now = time.perf_counter()
-        timings = {**prepared.timings, "generate": now - t1, "total": now - t0}
-        return Answer(text.strip(), prepared.evidence, prepared.clues, timings, prepared.task.name)
+        step = "extract" if mode == "extractive" else "generate"  # extractive: nothing was found to quote
+        timings = {**prepared.timings, step: now - t1, "total": now - t0}
+        return Answer(text.strip(), prepared.evidence, prepared.clues, timings, prepared.task.name, mode)
 
     @staticmethod
     def _extracted(prepared: Prepared, extracted: Extracted, t0: float, t1: float) -> Answer:

@@ -2,8 +2,17 @@
 
 Every error is JSON ``{"error": <the library's error type>, "message": <what to do>}`` with a 4xx
 status for bad input, and the server keeps serving after any of them. An answer streams as
-server-sent events, in order: ``clues``, ``evidence`` (and ``dense`` when asked), ``token`` pieces,
-``timings``, ``done`` (or ``error``).
+server-sent events, in order: ``clues``, ``evidence`` (and ``dense`` when asked), ``quotes``,
+``token`` pieces, ``timings``, ``done`` (or ``error``).
+
+``quotes`` is ``{"mode": "extractive" | "generate", "quotes": [...]}``: how the answer is made
+(the request's ``answer_mode``, ``auto`` resolved for the model that answers: extractive for the
+embedded default, generate for a named one) and, extractive, the sentences it quotes, each
+``{"text", "doc_id", "char_span", "score", "evidence"}`` (``evidence``: the number, from 1, of the
+passage of the ``evidence`` event it comes from; the document's text at ``char_span`` is ``text``).
+The ``token`` pieces are then the quotes, a line each, followed by ``[n]``; an extractive summary's
+``evidence`` also holds the central passages it quotes. ``timings`` has ``extract`` in place of
+``generate`` for an extractive answer.
 """
 
 from __future__ import annotations
@@ -67,6 +76,9 @@ class AskRequest(BaseModel):
     max_new_tokens: int = Field(192, ge=10, le=1024)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     model: str | None = Field(None, description="which loaded model answers (GET /api/models)")
+    answer_mode: Literal["auto", "extractive", "generate"] | None = Field(
+        None, description="extractive: quote the evidence's sentences; generate: the model writes the answer; auto "
+                          "(the corpus engine's default): extractive for the embedded default model only")
     compare_dense: bool = Field(False, description="also send plain dense retrieval's evidence")
     doc_ids: list[str] | None = Field(None, description="answer from these documents only (ids as GET "
                                                         "/api/corpora/{name} lists them)")
@@ -183,6 +195,7 @@ def create_app(corpora_dir: str | Path, models: Models, *, token: str | None = N
             if body.model not in models.answerers:
                 raise InvalidInputError(f"no loaded model {body.model!r}; pick one of {', '.join(models.answerers)}")
             answerer = models.answerers[body.model]
+        engine.answer_mode_for(body.task, body.answer_mode, generator=answerer)  # qa cannot be extractive
         return StreamingResponse(_answer_events(engine, body, answerer), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -194,20 +207,30 @@ def _answer_events(engine: Any, body: AskRequest, answerer: Any) -> Iterator[str
     try:
         filters = {"doc_ids": body.doc_ids, "where": body.where}
         prepared = engine.prepare(body.question, body.task, k=body.k, **filters)
+        mode = engine.answer_mode_for(prepared.task, body.answer_mode, generator=answerer)
+        t1 = time.perf_counter()
+        extracted = engine.extract(prepared) if mode == "extractive" else None
         clues = prepared.clues or Clues()
         yield _event("clues", {"task": body.task, **clues.to_dict()})
-        yield _event("evidence", [e.to_dict() for e in prepared.evidence])
+        yield _event("evidence", [e.to_dict() for e in (extracted.evidence if extracted else prepared.evidence)])
         if body.compare_dense and prepared.task.retrieves and body.question.strip():
             dense = engine.retrieve(body.question, k=body.k, clues=Clues(), **filters)
             yield _event("dense", [e.to_dict() for e in dense])
-        t1, first = time.perf_counter(), None
-        for piece in engine.write(prepared, max_new_tokens=body.max_new_tokens, temperature=body.temperature,
-                                  generator=answerer):
+        yield _event("quotes", {"mode": mode, "quotes": [q.to_dict() for q in extracted.quotes] if extracted else []})
+        if extracted is not None:
+            pieces: Iterator[str] = iter(extracted.text.splitlines(keepends=True))
+        else:
+            t1 = time.perf_counter()
+            pieces = engine.write(prepared, max_new_tokens=body.max_new_tokens, temperature=body.temperature,
+                                  generator=answerer, answer_mode="generate")
+        first = None
+        for piece in pieces:
             if first is None:
                 first = time.perf_counter() - t0
             yield _event("token", {"text": piece})
         now = time.perf_counter()
-        yield _event("timings", {**prepared.timings, "first_token": first, "generate": now - t1, "total": now - t0})
+        step = "extract" if extracted is not None else "generate"
+        yield _event("timings", {**prepared.timings, "first_token": first, step: now - t1, "total": now - t0})
         yield _event("done", {})
     except Exception as exc:  # noqa: BLE001 (reported in the stream; the server keeps serving)
         yield _event("error", error_body(exc))

@@ -81,25 +81,44 @@ def test_an_upload_becomes_a_listed_corpus(client, corpus):
     assert client.get(f"/api/corpora/{corpus}/documents/log.txt").json()["text"] == TEXT
 
 
-def test_an_answer_streams_clues_evidence_tokens_timings_then_done(client, corpus):
+def test_an_answer_streams_clues_evidence_quotes_tokens_timings_then_done(client, corpus):
     got = events(client, corpus, compare_dense=True)
     names = [n for n, _ in got]
-    assert names[:3] == ["clues", "evidence", "dense"] and names[-2:] == ["timings", "done"]
-    assert set(names[3:-2]) == {"token"} and len(names[3:-2]) >= 1
-    clues, evidence = got[0][1], got[1][1]
+    assert names[:4] == ["clues", "evidence", "dense", "quotes"] and names[-2:] == ["timings", "done"]
+    assert set(names[4:-2]) == {"token"} and len(names[4:-2]) >= 1
+    clues, evidence, quoted = got[0][1], got[1][1], got[3][1]
     assert clues["spans"] or clues["surrogate_questions"]
     for e in evidence + got[2][1]:
         start, end = e["char_span"]
         assert TEXT[start:end] == e["text"] and e["doc_id"] == "log.txt"
     assert any(QUESTION in e["matched_queries"] for e in evidence)
+    # The embedded model answers, so by default the answer quotes the evidence: each sentence at its span.
+    assert quoted["mode"] == "extractive" and quoted["quotes"]
+    for q in quoted["quotes"]:
+        start, end = q["char_span"]
+        assert TEXT[start:end] == q["text"] and evidence[q["evidence"] - 1]["doc_id"] == q["doc_id"]
+    text = "".join(d["text"] for n, d in got if n == "token")
+    assert text.splitlines() == [f"{' '.join(q['text'].split())} [{q['evidence']}]" for q in quoted["quotes"]]
     timings = got[-2][1]
-    assert {"expand", "retrieve", "first_token", "generate", "total"} <= timings.keys()
-    assert "".join(d["text"] for n, d in got if n == "token").strip()
+    assert {"expand", "retrieve", "first_token", "extract", "total"} <= timings.keys()
+
+
+def test_the_request_picks_the_answer_mode(client, corpus):
+    got = events(client, corpus, answer_mode="generate")
+    assert got[2] == ("quotes", {"mode": "generate", "quotes": []})
+    assert "generate" in got[-2][1] and "".join(d["text"] for n, d in got if n == "token").strip()
+    summary = events(client, corpus, question="", task="summarize")
+    quoted = dict(summary)["quotes"]
+    assert quoted["mode"] == "extractive" and quoted["quotes"]
+    assert all(TEXT[slice(*q["char_span"])] == q["text"] for q in quoted["quotes"])
+    refused = client.post(f"/api/corpora/{corpus}/ask", json={"question": QUESTION, "task": "qa",
+                                                               "answer_mode": "extractive"})
+    assert refused.status_code == 422 and "retrieves none" in refused.json()["message"]
 
 
 def test_summaries_and_the_memory_alone(client, corpus):
     summary = events(client, corpus, question="", task="summarize")
-    assert [n for n, _ in summary][:2] == ["clues", "evidence"] and summary[-1][0] == "done"
+    assert [n for n, _ in summary][:3] == ["clues", "evidence", "quotes"] and summary[-1][0] == "done"
     qa = events(client, corpus, task="qa")
     assert qa[0] == ("clues", {"task": "qa", "spans": [], "surrogate_questions": [], "draft": None})
     assert qa[1] == ("evidence", []) and qa[-1][0] == "done"

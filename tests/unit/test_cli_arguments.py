@@ -16,6 +16,8 @@ BAD = [
     (["ask", "corpus", "q", "--grounding", "1.5"], "argument --grounding: must be a share from 0 to 1, or off"),
     (["ask", "corpus", "q", "--grounding", "strict"], "argument --grounding: must be a share from 0 to 1"),
     (["ask", "corpus", "q", "--task", "translate"], "argument --task: invalid choice: 'translate'"),
+    (["ask", "corpus", "q", "--answer-mode", "quote"], "argument --answer-mode: invalid choice: 'quote'"),
+    (["ask", "corpus", "q", "--task", "qa", "--answer-mode", "extractive"], "task 'qa' retrieves none"),
     (["ask", "corpus", "   "], "the query is empty"),
     (["ask", "corpus", "q", "--device", "nonsense"], "unknown device 'nonsense'; use cpu, cuda, cuda:N or mps"),
     (["ask", "corpus", "q", "--device", "cuda:7"], "device 'cuda:7' is not here"),
@@ -66,7 +68,7 @@ def test_grounding_and_rerank_reach_the_loaded_engine(given, expected, monkeypat
     monkeypatch.setattr(MemoRAG, "load", classmethod(load))
     with pytest.raises(KeyboardInterrupt):
         cli.main(["ask", str(tmp_path), "q", "--rerank", "4", *given])
-    assert seen == {"rerank": 4, "grounding": expected}
+    assert seen == {"rerank": 4, "grounding": expected, "answer_mode": "auto"}
 
 
 def test_only_loopback_binds_without_a_token():

@@ -159,3 +159,21 @@ def test_adapters_can_extract_from_their_own_evidence(engine):
     assert extracted.quotes[0].char_span[1] > start + 60  # the sentence the passage cut is quoted whole
     unknown = [Evidence("The crew of three trained in Houston for many months.", 1.0, "elsewhere", (100, 153))]
     assert engine.extract(query="Where did the crew train?", evidence=unknown).quotes[0].char_span == (100, 153)
+
+
+def test_a_summary_quotes_the_central_sentences_when_no_key_point_survives():
+    class Filler(ScriptedGenerator):
+        def generate(self, prompt, max_new_tokens=256, *, temperature=0.0, stop=None):
+            text = super().generate(prompt, max_new_tokens, temperature=temperature, stop=stop)
+            return "One question per line.\nWhat does that mean?" if text.startswith("- launch") else text
+
+    engine = make_engine(Filler()).memorize(TEXT)
+    prepared = engine.prepare("", "summarize")
+    assert prepared.clues.spans == [] and prepared.unanswered  # nothing was searched
+    summary = engine.summarize(answer_mode="extractive")
+    assert summary.quotes and all(e.matched_queries == [CENTRAL_LABEL] for e in summary.evidence)
+    spans_hold(engine, summary)
+    assert "".join(engine.stream("", "summarize", answer_mode="extractive")) == summary.text
+    nothing = engine.answer("When did the launch happen?", answer_mode="extractive", doc_ids=[], where=None)
+    assert nothing.mode == "extractive" and not nothing.quotes and nothing.text == engine.prepare(
+        "When?", doc_ids=[]).unanswered

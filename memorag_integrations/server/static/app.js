@@ -119,6 +119,7 @@ async function ask(event) {
     question: $("question").value, task: $("task").value, k: Number($("k").value),
     max_new_tokens: Number($("max-new-tokens").value), temperature: Number($("temperature").value),
     model: $("model").value || null, compare_dense: $("compare-dense").checked,
+    answer_mode: $("answer-mode").value || null,
   };
   try {
     const response = await fetch(`/api/corpora/${encodeURIComponent(corpus)}/ask`, {
@@ -173,6 +174,8 @@ function handleEvent(name, data, corpus) {
     if (name === "dense") $("dense-panel").hidden = false;
     setState("writing");
     answerText = "";
+  } else if (name === "quotes") {
+    $("answer").title = data.mode === "extractive" ? "sentences quoted from the corpus; [n] is their evidence passage" : "";
   } else if (name === "token") {
     answerText += data.text;
     renderAnswer();
