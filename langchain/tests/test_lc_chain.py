@@ -39,8 +39,10 @@ def test_memorag_drops_into_an_existing_rag_chain():
 def test_chain_answers_with_context_and_clues():
     chain = create_memorag_chain(kv_retriever(), chat_model())
     out = chain.invoke(QUESTION)
-    assert set(out) == {"answer", "context", "clues"}
+    assert set(out) == {"answer", "context", "clues", "quotes"}
     assert out["answer"].strip() and len(out["context"]) == 3
+    # The embedded model answers by quoting the context: every quote is a sentence of the text at its span.
+    assert out["quotes"] and all(reference_text()[slice(*q["char_span"])] == q["text"] for q in out["quotes"])
     assert out["clues"] == out["context"][0].metadata["clues"]
     assert out["clues"]["spans"] or out["clues"]["surrogate_questions"]
     assert chain.invoke({"question": QUESTION})["answer"] == out["answer"]  # deterministic, dict input too
