@@ -75,11 +75,13 @@ def test_answer_sources_metadata_events_and_spans(first):
     assert any("break" in hit.node.get_content() for hit in response.source_nodes)
     meta = response.metadata
     assert meta["clues"] or meta["surrogate_questions"], "the memory wrote no clue at all"
-    assert set(meta["timings"]) == {"expand", "retrieve", "generate", "total"}
+    # The embedded model answers by quoting the evidence: sentences of the text at their exact spans.
+    assert meta["answer_mode"] == "extractive" and meta["quotes"]
+    assert all(TEXT[slice(*q["char_span"])] == q["text"] for q in meta["quotes"])
+    assert set(meta["timings"]) == {"expand", "retrieve", "extract", "total"}
 
     names = events.names()
-    for name in ("QueryStartEvent", "MemoRAGCluesEvent", "RetrievalEndEvent", "LLMCompletionEndEvent",
-                 "QueryEndEvent"):
+    for name in ("QueryStartEvent", "MemoRAGCluesEvent", "RetrievalEndEvent", "QueryEndEvent"):
         assert name in names, name
     clue_event = next(e for e in events.events if e.class_name() == "MemoRAGCluesEvent")
     assert clue_event.spans == meta["clues"] and clue_event.surrogate_questions == meta["surrogate_questions"]
@@ -101,7 +103,14 @@ async def test_faiss_store_streams_the_same_answer(on_faiss, first):
     asyn = await streaming.aquery(QUESTION)
     assert isinstance(asyn, AsyncStreamingResponse)
     assert "".join([p async for p in asyn.async_response_gen()]).strip() == str(first[0])
-    assert "generate" in asyn.metadata["timings"]
+    assert "extract" in asyn.metadata["timings"]
+
+
+def test_generate_mode_has_the_model_write_the_answer(simple):
+    with recording() as (events, _):
+        response = simple.with_options(answer_mode="generate").query(QUESTION)
+    assert str(response).strip() and response.metadata["answer_mode"] == "generate"
+    assert "generate" in response.metadata["timings"] and "LLMCompletionEndEvent" in events.names()
 
 
 def test_qa_and_summarize(simple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncGenerator, Generator, Iterable
@@ -16,14 +17,17 @@ from llama_index.core.base.response.schema import (RESPONSE_TYPE, AsyncStreaming
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms import LLM
 from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.llms.memorag import GeneratorLLM
 from llama_index.retrievers.memorag import MemoRAGQueryBundle, MemoRAGRetriever
 from llama_index.retrievers.memorag.defaults import resolve_llm
+from llama_index.retrievers.memorag.nodes import MATCHED_QUERIES, chunk_nodes
 
 from memorag_integrations.engine import MemoRAG
 from memorag_integrations.errors import InvalidInputError
+from memorag_integrations.extractive import Extracted, check_answer_mode, pieces, resolve_answer_mode
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.prompts import PromptSet
-from memorag_integrations.schema import Clues
+from memorag_integrations.schema import Chunk, Clues, Evidence
 from memorag_integrations.tasks import TASK_NAMES, Task, TaskName, get_task
 
 dispatcher = instrument.get_dispatcher(__name__)
@@ -42,17 +46,29 @@ class MemoRAGQueryEngine(BaseQueryEngine):
 
     ``Response.source_nodes`` are the fused evidence (``metadata`` has ``doc_id``, ``start``,
     ``end`` and ``matched_queries``); ``Response.metadata`` holds the task, ``clues``,
-    ``surrogate_questions``, ``draft``, the ``queries`` that searched the index and ``timings``
-    in seconds (``generate`` and ``total`` are added once a stream is consumed).
+    ``surrogate_questions``, ``draft``, the ``queries`` that searched the index, ``answer_mode``,
+    ``quotes`` and ``timings`` in seconds (``generate`` or ``extract``, and ``total``, are added
+    once a stream is consumed).
+
+    ``answer_mode`` (default: the core engine's) is the core's: ``"extractive"`` answers with the
+    evidence's best sentences (a summary: the most central ones), each followed by ``[n]`` naming
+    ``source_nodes[n - 1]`` and listed in ``metadata["quotes"]`` with its ``doc_id`` and exact
+    ``char_span`` (an extractive summary adds the central passages it quotes to the source nodes);
+    ``"generate"`` has ``llm`` write the answer; ``"auto"`` extracts when ``llm`` is the embedded
+    default model (the memory's own, as it is when no LLM is given or set) and generates with any
+    other LLM.
     """
 
     def __init__(self, retriever: MemoRAGRetriever, llm: LLM | None = None, *, task: TaskName = "memorag",
-                 streaming: bool = False, callback_manager: CallbackManager | None = None) -> None:
+                 streaming: bool = False, answer_mode: str | None = None,
+                 callback_manager: CallbackManager | None = None) -> None:
         get_task(task)
         self.retriever = retriever
         self.task = task
         self.streaming = streaming
         self.llm = resolve_llm(llm, retriever.engine.generator, retriever.engine.answer_tokens)
+        self.answer_mode = None if answer_mode is None else check_answer_mode(answer_mode)
+        self.answer_mode_for(get_task(task))  # extractive answers need a task that retrieves
         super().__init__(callback_manager or retriever.callback_manager)
 
     @classmethod
@@ -94,11 +110,13 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         """The LlamaIndex name of :meth:`load`: an engine saved by :meth:`persist`."""
         return cls.load(persist_dir, **options)
 
-    def with_options(self, *, task: TaskName | None = None, streaming: bool | None = None) -> MemoRAGQueryEngine:
-        """A sibling engine over the same memory, index and LLM with another task or streaming mode."""
+    def with_options(self, *, task: TaskName | None = None, streaming: bool | None = None,
+                     answer_mode: str | None = None) -> MemoRAGQueryEngine:
+        """A sibling engine over the same memory, index and LLM with another task, streaming or
+        answer mode."""
         return type(self)(self.retriever, self.llm, task=task or self.task,
                           streaming=self.streaming if streaming is None else streaming,
-                          callback_manager=self.callback_manager)
+                          answer_mode=answer_mode or self.answer_mode, callback_manager=self.callback_manager)
 
     # -- a corpus that changes (see MemoRAGRetriever) ---------------------------------------------
     def insert(self, document: Any) -> None:
@@ -151,6 +169,10 @@ class MemoRAGQueryEngine(BaseQueryEngine):
             bundle.timings["expand"] = time.perf_counter() - t
         nodes = self.retriever.retrieve(bundle) if task.retrieves else []
         prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
+        t1 = time.perf_counter()
+        extracted = self._extract(task, bundle, nodes, metadata)
+        if extracted is not None:
+            return self._quoted(extracted, nodes, metadata, t0, t1)
         memory, unanswered = self._answerer(task, prompts, nodes)
         if self.streaming:
             return StreamingResponse(self._stream(memory, prompt, metadata, t0, unanswered), source_nodes=nodes,
@@ -174,6 +196,10 @@ class MemoRAGQueryEngine(BaseQueryEngine):
             bundle.timings["expand"] = time.perf_counter() - t
         nodes = await self.retriever.aretrieve(bundle) if task.retrieves else []
         prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
+        t1 = time.perf_counter()
+        extracted = await asyncio.to_thread(self._extract, task, bundle, nodes, metadata)
+        if extracted is not None:
+            return self._quoted(extracted, nodes, metadata, t0, t1, asynchronous=True)
         memory, unanswered = self._answerer(task, prompts, nodes)
         if self.streaming:
             return AsyncStreamingResponse(self._astream(memory, prompt, metadata, t0, unanswered), source_nodes=nodes,
@@ -187,6 +213,66 @@ class MemoRAGQueryEngine(BaseQueryEngine):
             text = (await self.llm.acomplete(prompt)).text
         _finish_timings(metadata, t0, t1)
         return Response(text.strip(), source_nodes=nodes, metadata=metadata)
+
+    # -- extractive answers ------------------------------------------------------------------------
+    def answer_mode_for(self, task: Task) -> str:
+        """``"extractive"`` or ``"generate"`` for ``task``: this engine's ``answer_mode`` or else
+        the core engine's, with ``auto`` resolved for the model that writes the answer (``llm``; the
+        memory's own model for ``qa``, which has no evidence to quote)."""
+        if self.answer_mode is None and not task.retrieves:
+            return "generate"
+        if task.memory_answers:
+            writer = self.core.memory.generator
+        else:
+            writer = self.llm.generator if isinstance(self.llm, GeneratorLLM) else None
+        return resolve_answer_mode(self.answer_mode or self.core.answer_mode, retrieves=task.retrieves,
+                                   generator=writer)
+
+    def _extract(self, task: Task, bundle: MemoRAGQueryBundle, nodes: list[NodeWithScore],
+                 metadata: dict[str, Any]) -> Extracted | None:
+        """The core's extractive answer over ``nodes`` in extractive mode (None otherwise, or when
+        there is nothing to quote); ``metadata`` gets the mode and the quotes."""
+        mode = self.answer_mode_for(task)
+        metadata.update(answer_mode=mode, quotes=[])
+        if mode != "extractive":
+            return None
+        doc_ids = self.retriever.doc_ids()
+        documents = None if doc_ids is None else self.core.select(doc_ids)
+        extracted = self.core.extract(query=bundle.query_str, task=task, evidence=[_evidence(n) for n in nodes],
+                                      documents=documents)
+        if extracted is not None:
+            metadata["quotes"] = [q.to_dict() for q in extracted.quotes]
+        return extracted
+
+    def _quoted(self, extracted: Extracted, nodes: list[NodeWithScore], metadata: dict[str, Any], t0: float,
+                t1: float, *, asynchronous: bool = False) -> RESPONSE_TYPE:
+        """The extractive answer as a response; its source nodes gain the central passages an
+        extractive summary quotes, so that ``[n]`` names ``source_nodes[n - 1]``."""
+        nodes = nodes + [self._node(e) for e in extracted.evidence[len(nodes):]]
+        if not self.streaming:
+            _finish_timings(metadata, t0, t1, "extract")
+            return Response(extracted.text, source_nodes=nodes, metadata=metadata)
+
+        def quoted() -> Generator[str, None, None]:
+            yield from pieces(extracted.text)
+            _finish_timings(metadata, t0, t1, "extract")
+
+        async def aquoted() -> AsyncGenerator[str, None]:
+            for piece in pieces(extracted.text):
+                yield piece
+            _finish_timings(metadata, t0, t1, "extract")
+
+        if asynchronous:
+            return AsyncStreamingResponse(aquoted(), source_nodes=nodes, metadata=metadata)
+        return StreamingResponse(quoted(), source_nodes=nodes, metadata=metadata)
+
+    def _node(self, evidence: Evidence) -> NodeWithScore:
+        """A passage the core added (a summary's central one) as a node, placed like the others."""
+        start, end = evidence.char_span
+        (node,) = chunk_nodes(self.core.documents, [Chunk(evidence.chunk_id or 0, evidence.doc_id, start, end,
+                                                           evidence.text)])
+        node.metadata[MATCHED_QUERIES] = list(evidence.matched_queries)
+        return NodeWithScore(node=node, score=evidence.score)
 
     @property
     def core(self) -> MemoRAG:
@@ -249,6 +335,17 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         _finish_timings(metadata, t0, t1)
 
 
-def _finish_timings(metadata: dict[str, Any], t0: float, t1: float) -> None:
+def _finish_timings(metadata: dict[str, Any], t0: float, t1: float, step: str = "generate") -> None:
     now = time.perf_counter()
-    metadata["timings"].update(generate=now - t1, total=now - t0)
+    metadata["timings"].update({step: now - t1, "total": now - t0})
+
+
+def _evidence(hit: NodeWithScore) -> Evidence:
+    """A retrieved node as the core's evidence; one without an exact place in a memorized document
+    (a store's own node) is kept, empty, so that the numbering of the source nodes holds."""
+    meta = hit.node.metadata
+    start, end = meta.get("start"), meta.get("end")
+    if not isinstance(start, int) or not isinstance(end, int) or "doc_id" not in meta:
+        return Evidence("", 0.0, str(meta.get("doc_id", "")), (0, 0))
+    return Evidence(hit.node.get_content(), float(hit.score or 0.0), str(meta["doc_id"]), (start, end),
+                    list(meta.get(MATCHED_QUERIES, [])))
