@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+from doc_examples import run, section
 from lc_support import ROOT
 
 # Resolves `langchain` as if it were not installed: every finder is asked as usual (the editable
@@ -77,17 +78,14 @@ def test_the_adapter_never_imports_langchain_even_from_the_repo_root():
 
 
 def readme_langchain_code() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## LangChain\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    blocks = re.findall(r"```python\n(.*?)```", section(ROOT / "README.md", "LangChain"), re.S)
     assert blocks, "the README's LangChain section has no python example"
     return blocks[0]
 
 
 @pytest.mark.slow
-def test_readme_example_runs_as_written(tmp_path):
-    done = subprocess.run([sys.executable, "-c", readme_langchain_code()], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=1200)
+def test_readme_example_runs_as_written():
+    done = run(readme_langchain_code())  # the run tests/slow/test_doc_examples.py makes, kept for the session
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert lines and "doc-0" in done.stdout, done.stdout

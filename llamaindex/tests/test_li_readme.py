@@ -1,17 +1,14 @@
 """The README's LlamaIndex example runs as written."""
 
 import re
-import subprocess
-import sys
 
 import pytest
+from doc_examples import run, section
 from li_support import ROOT
 
 
 def llamaindex_example() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## LlamaIndex\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    return re.findall(r"```python\n(.*?)```", section(ROOT / "README.md", "LlamaIndex"), re.S)[0]
 
 
 def test_the_example_uses_only_the_public_imports():
@@ -21,9 +18,8 @@ def test_the_example_uses_only_the_public_imports():
 
 
 @pytest.mark.slow
-def test_the_readme_example_runs(tmp_path):
-    result = subprocess.run([sys.executable, "-c", llamaindex_example()], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=900)
+def test_the_readme_example_runs():
+    result = run(llamaindex_example())  # the run tests/slow/test_doc_examples.py makes, kept for the session
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) >= 3 and lines[0].strip()
