@@ -47,13 +47,16 @@ def test_expand_and_retrieve(engine, reference_text):
 
 
 def test_answer_stream_qa_and_summarize(engine):
-    answer = engine.answer(QUESTIONS[0])
-    assert answer.text and answer.evidence and set(answer.timings) == {"expand", "retrieve", "generate", "total"}
+    answer = engine.answer(QUESTIONS[0])  # the embedded model: the answer quotes the evidence
+    assert answer.text and answer.evidence and set(answer.timings) == {"expand", "retrieve", "extract", "total"}
     assert "".join(engine.stream(QUESTIONS[0])).strip() == answer.text
+    written = engine.answer(QUESTIONS[0], answer_mode="generate")
+    assert written.text and set(written.timings) == {"expand", "retrieve", "generate", "total"}
+    assert "".join(engine.stream(QUESTIONS[0], answer_mode="generate")).strip() == written.text
     qa = engine.answer(QUESTIONS[1], task="qa")
     assert qa.text and not qa.evidence
     summary = engine.summarize()
-    assert summary.text and summary.evidence and summary.clues.spans
+    assert summary.text and summary.evidence and summary.quotes
 
 
 def test_queries_do_not_mutate_the_memory(engine):
