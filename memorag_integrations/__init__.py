@@ -14,14 +14,15 @@ from memorag_integrations.retrieval.chunking import Chunker
 from memorag_integrations.retrieval.fusion import reciprocal_rank_fusion
 from memorag_integrations.retrieval.retriever import DenseRetriever
 from memorag_integrations.retrieval.search import Hit, Searcher
-from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence
+from memorag_integrations.schema import Answer, Chunk, Citation, Clues, Document, Evidence, Quote
 from memorag_integrations.version import __version__ as __version__
 
 __all__ = [
-    "Answer", "BinaryFileError", "Chunk", "Chunker", "Clues", "CorruptStoreError", "DenseRetriever", "Document",
-    "DocumentFilter", "DocumentReadError", "EmptyQueryError", "EmptyTextError", "Evidence", "GenerationError", "Hit",
-    "IncompatibleStoreError", "InvalidInputError", "Memory", "MemoRAG", "MemoRAGError",
-    "MissingDependencyError", "NotMemorizedError", "PromptMemory", "QueryTooLongError", "Searcher", "StoreError",
+    "Answer", "BinaryFileError", "Chunk", "Chunker", "Citation", "Clues", "CorruptStoreError", "DenseRetriever",
+    "Document", "DocumentFilter", "DocumentReadError", "EmptyQueryError", "EmptyTextError", "Evidence",
+    "GenerationError", "Hit", "IncompatibleStoreError", "InvalidInputError", "Memory", "MemoRAG", "MemoRAGError",
+    "MissingDependencyError", "NotMemorizedError", "PromptMemory", "QueryTooLongError", "Quote", "Searcher",
+    "StoreError",
     "StoreExistsError", "StoreNotFoundError", "StoreWriteError", "TextGenerator", "as_documents", "load_document",
     "reciprocal_rank_fusion",
 ]
