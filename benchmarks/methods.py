@@ -41,9 +41,14 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "memorag_plain_reranked": ("clues", Steps(rerank=10)),  # for a memory whose clues grounding hurts
     "dense_reranked": ("none", Steps(rerank=10)),  # the reranker without the memory's clues: a control
     # The catalog's scoped searches (one per source the question names, over its documents).
-    "dense_scoped": ("none", Steps(rerank=10, scope=True)),  # the catalog without the model's clues
-    "memorag_scoped": ("clues", Steps(grounding=0.3, rerank=10, scope=True)),
-    "memorag_plain_scoped": ("clues", Steps(rerank=10, scope=True)),
+    # Fused only ("_scoped"), or with each scoped search's best hit (or two) first ("_seeded").
+    "dense_scoped": ("none", Steps(rerank=10, scope=True, scope_seed=0)),  # the catalog without the model's clues
+    "memorag_scoped": ("clues", Steps(grounding=0.3, rerank=10, scope=True, scope_seed=0)),
+    "memorag_plain_scoped": ("clues", Steps(rerank=10, scope=True, scope_seed=0)),
+    "dense_seeded": ("none", Steps(rerank=10, scope=True, scope_seed=1)),
+    "dense_seeded2": ("none", Steps(rerank=10, scope=True, scope_seed=2)),
+    "memorag_seeded": ("clues", Steps(grounding=0.3, rerank=10, scope=True, scope_seed=1)),
+    "memorag_plain_seeded": ("clues", Steps(rerank=10, scope=True, scope_seed=1)),
     # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
     # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).
     "memorag_routed": ("routed", Steps()),
@@ -58,6 +63,11 @@ ALL_METHODS = ("dense", "memorag", "memorag_draft", *ABLATION_METHODS, "multique
 DEFAULT_METHODS = tuple(m for m in ALL_METHODS if m not in ABLATION_METHODS)
 RETRIEVAL_FREE = ("qa", "full")  # they answer without a ranked chunk list
 PROMPTS = get_prompts("en")
+
+
+def needs_memory(method: str) -> bool:
+    """Whether ``method`` asks the memory anything (dense variants search the index alone)."""
+    return not (method in VARIANTS and VARIANTS[method][0] == "none")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import data as datasets
 from benchmarks import metrics
-from benchmarks.methods import ABLATION_METHODS, ALL_METHODS, DEFAULT_METHODS, RETRIEVAL_FREE, Methods
+from benchmarks.methods import ABLATION_METHODS, ALL_METHODS, DEFAULT_METHODS, RETRIEVAL_FREE, Methods, needs_memory
 from memorag_integrations import defaults
 
 SUITES = ("multihoprag", "hotpot", "legal", "review", "needle", "nqopen", "speed")
@@ -153,6 +153,12 @@ def engine_for(task: datasets.Task, models: Models, settings: Settings, *, progr
 
     folder = cache_folder(task, settings)
     sidecar = folder.with_suffix(".json")
+    if not any(needs_memory(m) for m in settings.methods):  # memory-free methods: the index alone
+        engine = MemoRAG(models.memory(), models.retriever(), models.generator, progress=progress)
+        engine.retriever.add(task.documents)
+        engine.documents = list(task.documents)
+        folder.parent.mkdir(parents=True, exist_ok=True)  # for the reranker's record of scores
+        return engine, None
     if (folder / "manifest.json").is_file():
         engine = MemoRAG.load(folder, memory=models.memory(), retriever=models.retriever(),
                               generator=models.generator, progress=False)

@@ -28,6 +28,7 @@ from memorag_integrations.models import loadable_model
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, rank
 from memorag_integrations.progress import Progress
 from memorag_integrations.prompts import PromptSet
+from memorag_integrations.retrieval.catalog import Catalog, Scope, plan_scopes
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.rerank import Reranker, can_score, default_reranker
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
@@ -86,6 +87,7 @@ class MemoRAG:
         rerank: int | None = None,
         reranker: Reranker | None = None,
         route: int | None = defaults.ROUTE,
+        scope: bool = defaults.SCOPE,
         clue_tokens: int = defaults.CLUE_TOKENS,
         answer_tokens: int = defaults.ANSWER_TOKENS,
         answer_mode: str = "auto",
@@ -109,6 +111,8 @@ class MemoRAG:
         self.feedback = feedback
         self.rerank = rerank
         self.reranker = reranker
+        self.scope = scope
+        self._catalog: tuple[list[Document], Catalog] | None = None
         self.fusion, self.steps  # noqa: B018 (bad settings fail here, not at the first query)
         if self.steps.rerank and reranker is None:
             self.reranker = default_reranker(self.generator)
@@ -291,7 +295,7 @@ class MemoRAG:
         searcher's own (a :class:`Chunk` here)."""
         return rank(self._searcher(searcher, documents), query, clues, k=self._k(k), fusion=self.fusion,
                     count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps,
-                    reranker=self.reranker)
+                    reranker=self.reranker, scopes=self._scopes(query))
 
     async def arank(self, query: str, clues: Clues | None, *, k: int | None = None,
                     searcher: Searcher | None = None, fetch_k: int | None = None,
@@ -299,7 +303,10 @@ class MemoRAG:
         """Async :meth:`rank`: the searches go through the searcher's ``asearch``."""
         return await arank(self._searcher(searcher, documents), query, clues, k=self._k(k), fusion=self.fusion,
                            count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps,
-                           reranker=self.reranker)
+                           reranker=self.reranker, scopes=self._scopes(query))
+
+    def _scopes(self, query: str) -> Sequence[Scope]:
+        return plan_scopes(self.catalog, query) if self.scope else ()
 
     @property
     def fusion(self) -> Fusion:
@@ -307,7 +314,15 @@ class MemoRAG:
 
     @property
     def steps(self) -> Steps:
-        return Steps(self.grounding, self.feedback, rerank=self._rerank_depth())
+        return Steps(self.grounding, self.feedback, rerank=self._rerank_depth(), scope=self.scope)
+
+    @property
+    def catalog(self) -> Catalog:
+        """What the memory knows of each document besides its text (its source and day), for the
+        scoped searches of a question that names them (``scope``); rebuilt when the corpus changes."""
+        if self._catalog is None or self._catalog[0] is not self.documents:
+            self._catalog = (self.documents, Catalog(self.documents))
+        return self._catalog[1]
 
     def _rerank_depth(self) -> int:
         """``rerank`` as given, or by default (None) :data:`defaults.RERANK` candidates where there is

@@ -66,6 +66,7 @@ class Steps:
     rerank: int = 0
     scope: bool = False
     scope_weight: float = 1.0
+    scope_seed: int = 1
 
     def __post_init__(self) -> None:
         g = self.grounding
@@ -85,6 +86,9 @@ class Steps:
         w = self.scope_weight
         if isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0:
             raise InvalidInputError(f"scope_weight must be a positive number; got {w!r}")
+        n = self.scope_seed
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidInputError(f"scope_seed must be a whole number of hits, 0 for none; got {n!r}")
 
 
 def check_k(k: object, name: str = "k") -> int:
@@ -122,6 +126,16 @@ def fuse(query: str, searches: Sequence[str], results: Sequence[Sequence[Hit]], 
     weights = [*query_weights(searches, query.strip(), fusion.query_weight), *([feedback_weight] * len(second_round)),
                *([scope_weight] * len(scoped))]
     return reciprocal_rank_fusion(rankings, weights=weights, rrf_k=fusion.rrf_k)
+
+
+def seeded(fused: list[FusedHit], scoped: Sequence[tuple[str, Sequence[Hit]]], n: int) -> list[FusedHit]:
+    """``fused`` with the best ``n`` hits of each scoped search first: the first of every search
+    in turn, then the second..., each once, in that order; the rest keep their fused order."""
+    order = list(dict.fromkeys(hits[i].key for i in range(n) for _, hits in scoped if i < len(hits)))
+    by_key = {h.key: h for h in fused}
+    first = [by_key[key] for key in order if key in by_key]
+    chosen = {id(h) for h in first}
+    return first + [h for h in fused if id(h) not in chosen]
 
 
 def scoped_label(scope: Scope) -> str:
@@ -230,8 +244,10 @@ def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion:
     searches, results, extra = first_round(query, searches, searcher.search(searches, fetch), steps=steps,
                                            fusion=fusion, text_of=searcher.text_of)
     second = searcher.search(extra, fetch) if extra else []
-    fused = fuse(query, searches, results, fusion=fusion, second_round=second, feedback_weight=steps.feedback_weight,
-                 scoped=search_scoped(searcher, scopes, steps, fetch), scope_weight=steps.scope_weight)
+    scoped = search_scoped(searcher, scopes, steps, fetch)
+    fused = seeded(fuse(query, searches, results, fusion=fusion, second_round=second,
+                        feedback_weight=steps.feedback_weight, scoped=scoped, scope_weight=steps.scope_weight),
+                   scoped, steps.scope_seed)
     if head := to_rerank(query, fused, steps, reranker):
         assert reranker is not None  # to_rerank checked it
         fused = reordered(fused, reranker.score(query, [searcher.text_of(h.item) for h in head]), fusion.rrf_k)
@@ -249,8 +265,10 @@ async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, 
     searches, results, extra = first_round(query, searches, await searcher.asearch(searches, fetch), steps=steps,
                                            fusion=fusion, text_of=searcher.text_of)
     second = await searcher.asearch(extra, fetch) if extra else []
-    fused = fuse(query, searches, results, fusion=fusion, second_round=second, feedback_weight=steps.feedback_weight,
-                 scoped=await asearch_scoped(searcher, scopes, steps, fetch), scope_weight=steps.scope_weight)
+    scoped = await asearch_scoped(searcher, scopes, steps, fetch)
+    fused = seeded(fuse(query, searches, results, fusion=fusion, second_round=second,
+                        feedback_weight=steps.feedback_weight, scoped=scoped, scope_weight=steps.scope_weight),
+                   scoped, steps.scope_seed)
     if head := to_rerank(query, fused, steps, reranker):
         assert reranker is not None
         texts = [searcher.text_of(h.item) for h in head]

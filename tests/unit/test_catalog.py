@@ -79,3 +79,20 @@ def test_scoped_searches_bring_each_named_source_into_the_ranking():
 def test_bad_scope_settings_fail_with_a_typed_error(bad):
     with pytest.raises(InvalidInputError):
         Steps(**bad)
+
+
+def test_the_engine_scopes_when_asked_and_rebuilds_its_catalog_when_the_corpus_changes():
+    from fakes import ScriptedGenerator
+
+    from memorag_integrations import Clues, MemoRAG, PromptMemory
+
+    engine = MemoRAG(PromptMemory(ScriptedGenerator()), DenseRetriever(HashEmbedder(), chunk_tokens=40),
+                     rerank=0, k=2, scope=True, progress=False).memorize(DOCS)
+    q = "What did The Verge say about headphones discounted, and what did Cnbc sellers call it?"
+    evidence = engine.retrieve(q, clues=Clues())
+    assert {e.doc_id for e in evidence} == {"b1", "c1"}  # each named source's best hit goes first
+    assert set(engine.catalog.sources) == {"TechCrunch", "The Verge", "Cnbc | World Business News Leader"}
+    engine.add(Document("Wires report.", "e1", {"source": "Reuters Wire"}))
+    assert "Reuters Wire" in engine.catalog.sources
+    with pytest.raises(InvalidInputError, match="scope must be True or False"):
+        MemoRAG(PromptMemory(ScriptedGenerator()), DenseRetriever(HashEmbedder()), scope="yes", progress=False)
