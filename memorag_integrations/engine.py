@@ -497,10 +497,13 @@ class MemoRAG:
                 for c, i in zip(chunks, best)], centroid
 
     @staticmethod
-    def _no_sentence(evidence: Sequence[Evidence]) -> Extracted:
-        """No real sentence in the evidence (code, tables, headings): the best passage is quoted whole."""
-        top = evidence[0]
-        quote = Quote(top.text, str(top.doc_id), top.char_span, float(top.score), 1)
+    def _no_sentence(evidence: Sequence[Evidence]) -> Extracted | None:
+        """No real sentence in the evidence (code, tables, headings): the best passage is quoted whole
+        (None when no passage has a place in a memorized document)."""
+        number, top = next(((n, e) for n, e in enumerate(evidence, 1) if e.text), (0, None))
+        if top is None:
+            return None
+        quote = Quote(top.text, str(top.doc_id), top.char_span, float(top.score), number)
         return Extracted(render([quote]), [quote], list(evidence))
 
     def prepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,

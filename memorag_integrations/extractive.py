@@ -253,6 +253,14 @@ def render(quotes: Sequence[Quote]) -> str:
     return "\n".join(display(q.text) + (f" [{q.evidence}]" if q.evidence is not None else "") for q in quotes)
 
 
+_CITED_LINE = re.compile(r"(.*?)( \[\d+\]\n?)", re.S)
+
+
 def pieces(text: str) -> list[str]:
-    """``text`` in the pieces a stream yields: a line at a time (joined, they are ``text``)."""
-    return text.splitlines(keepends=True) or [text]
+    """``text`` in the pieces a stream yields: each quote, then its citation and line break
+    (joined, they are ``text``)."""
+    out = []
+    for line in text.splitlines(keepends=True) or [text]:
+        m = _CITED_LINE.fullmatch(line)
+        out.extend(p for p in (m.groups() if m else (line,)) if p)
+    return out
