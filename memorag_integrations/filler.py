@@ -60,6 +60,7 @@ _TALK_ANYWHERE = re.compile(r"""(?:
   | the\ answer\ to\ (?:this|your|the)\ question | you\ (?:asked|provided|mentioned)
   | (?:this|the)\ question\ (?:asks|requires|may\ be\ vague) | \bthe\ answer\ (?:is|would\ be|should\ be)\b
   | \b(?:ask|tell|give|show)\ me\b | \bneed\ help\b | \banswer\ (?:these|this|the|your|my)\ questions?\b
+  | \bI(?:'ll|\ will)\ (?:give|show|tell|explain|help|answer)\b
 )""", re.I | re.X)
 
 # Words that name the exchange rather than anything in a text: a line of only these (and of

@@ -42,6 +42,9 @@ def test_parse_items_drops_filler_from_a_whole_output():
     "Write one passage per line, copied as closely as you can.", "What does that mean?",
     "The original text discusses the use of a custom sorting algorithm called merge_sort",
     "So, the answer is yes, it does.", "I hope this helps!", "Here are some specific questions",
+    # The embedded model's surrogate questions for the main job's loop question (examples/python_reference.py).
+    'When should you use a while loop instead of a for...in loop?" - This is another one where I\'ll give you a '
+    'couple of tips on when to use a while loop over a for.',
 ])
 def test_echoes_and_talk_from_the_issue_are_filler(line):
     assert clean(line) is None
