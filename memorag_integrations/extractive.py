@@ -259,7 +259,7 @@ _CITED_LINE = re.compile(r"(.*?)( \[\d+\]\n?)", re.S)
 def pieces(text: str) -> list[str]:
     """``text`` in the pieces a stream yields: each quote, then its citation and line break
     (joined, they are ``text``)."""
-    out = []
+    out: list[str] = []
     for line in text.splitlines(keepends=True) or [text]:
         m = _CITED_LINE.fullmatch(line)
         out.extend(p for p in (m.groups() if m else (line,)) if p)

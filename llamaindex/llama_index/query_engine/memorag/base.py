@@ -25,6 +25,7 @@ from llama_index.retrievers.memorag.nodes import MATCHED_QUERIES, chunk_nodes
 from memorag_integrations.engine import MemoRAG
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.extractive import Extracted, check_answer_mode, pieces, resolve_answer_mode
+from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.schema import Chunk, Clues, Evidence
@@ -221,6 +222,7 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         memory's own model for ``qa``, which has no evidence to quote)."""
         if self.answer_mode is None and not task.retrieves:
             return "generate"
+        writer: TextGenerator | None
         if task.memory_answers:
             writer = self.core.memory.generator
         else:
