@@ -45,10 +45,19 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "dense_scoped": ("none", Steps(rerank=10, scope=True, scope_seed=0)),  # the catalog without the model's clues
     "memorag_scoped": ("clues", Steps(grounding=0.3, rerank=10, scope=True, scope_seed=0)),
     "memorag_plain_scoped": ("clues", Steps(rerank=10, scope=True, scope_seed=0)),
-    "dense_seeded": ("none", Steps(rerank=10, scope=True, scope_seed=1)),
-    "dense_seeded2": ("none", Steps(rerank=10, scope=True, scope_seed=2)),
-    "memorag_seeded": ("clues", Steps(grounding=0.3, rerank=10, scope=True, scope_seed=1)),
-    "memorag_plain_seeded": ("clues", Steps(rerank=10, scope=True, scope_seed=1)),
+    "dense_seeded": ("none", Steps(rerank=10, scope=True, scope_seed=1, scope_weight=1.0)),
+    "dense_scoped_plain": ("none", Steps(scope=True, scope_seed=0)),  # without the reranker: the same top 10
+    "dense_seeded_plain": ("none", Steps(scope=True, scope_seed=1, scope_weight=1.0)),
+    "dense_seeded2_plain": ("none", Steps(scope=True, scope_seed=2, scope_weight=1.0)),
+    "dense_seeded_w2_plain": ("none", Steps(scope=True, scope_seed=1, scope_weight=2.0)),
+    "dense_seeded_w05_plain": ("none", Steps(scope=True, scope_seed=1, scope_weight=0.5)),
+    "dense_seeded2": ("none", Steps(rerank=10, scope=True, scope_seed=2, scope_weight=1.0)),
+    "memorag_seeded": ("clues", Steps(grounding=0.3, rerank=10, scope=True, scope_seed=1, scope_weight=1.0)),
+    "memorag_plain_seeded": ("clues", Steps(rerank=10, scope=True, scope_seed=1, scope_weight=1.0)),
+    # The defaults' scoping (seed 1, weight 0.5: chosen on dev), without and with the model's clues.
+    "dense_catalog": ("none", Steps(rerank=10, scope=True)),
+    "dense_catalog_plain": ("none", Steps(scope=True)),  # the same top 10 as dense_catalog
+    "memorag_catalog": ("clues", Steps(grounding=0.3, rerank=10, scope=True)),
     # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
     # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).
     "memorag_routed": ("routed", Steps()),

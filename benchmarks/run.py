@@ -238,7 +238,7 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
                 result["answer_s"] = round(time.perf_counter() - t0, 3)
                 record["methods"][name] = result
                 logger.info("%s %s %s %s", suite, q.qid, name,
-                            {k: v for k, v in result.items() if k.startswith(("recall_any@5", "f1"))})
+                            {k: v for k, v in result.items() if k.startswith(("recall_any@5", "fact_recall@10", "f1"))})
             questions.append(record)
             if on_question is not None:
                 on_question({"suite": suite, "corpora": corpora, "questions": questions,

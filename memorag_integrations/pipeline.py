@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from memorag_integrations.defaults import fetch_count
+from memorag_integrations.defaults import SCOPE_SEED, SCOPE_WEIGHT, fetch_count
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.retrieval.fusion import (DEFAULT_RRF_K, FusedHit, cut_to_budget, query_weights,
                                                    reciprocal_rank_fusion)
@@ -65,8 +65,8 @@ class Steps:
     feedback_weight: float = 1.0
     rerank: int = 0
     scope: bool = False
-    scope_weight: float = 1.0
-    scope_seed: int = 1
+    scope_weight: float = SCOPE_WEIGHT
+    scope_seed: int = SCOPE_SEED
 
     def __post_init__(self) -> None:
         g = self.grounding

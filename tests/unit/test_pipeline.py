@@ -6,6 +6,7 @@ import pytest
 from fakes import HashEmbedder, ScriptedGenerator
 
 from memorag_integrations import Clues, Document, EmptyQueryError, InvalidInputError, MemoRAG, PromptMemory
+from memorag_integrations import defaults
 from memorag_integrations.defaults import fetch_count, memory_budget
 from memorag_integrations.pipeline import Fusion, Steps, arank, check_k, plan_searches, rank
 from memorag_integrations.retrieval.grounding import content_words, support
@@ -123,7 +124,7 @@ async def test_arank_takes_the_same_steps():
 
 def test_engine_passes_its_steps_to_the_pipeline():
     engine = make_engine(grounding=0.4, feedback=2)
-    assert engine.steps == Steps(grounding=0.4, feedback=2)
+    assert engine.steps == Steps(grounding=0.4, feedback=2, scope=defaults.SCOPE)
 
 
 @pytest.mark.parametrize("options, message", [
