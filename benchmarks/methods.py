@@ -327,6 +327,15 @@ class Methods:
                        [q for q in base.seen if q != query], elapsed, model_calls=1)
 
     # -- answers ---------------------------------------------------------------------------------
+    def extractive_answer(self, query: str, chunks: list[Chunk]) -> str:
+        """The evidence's sentences that best answer ``query``, quoted (``answer_mode="extractive"``)."""
+        from memorag_integrations.extractive import answer_quotes, candidates, render
+        from memorag_integrations.schema import Evidence
+
+        evidence = [Evidence(c.text, 0.0, c.doc_id, (c.start, c.end)) for c in chunks]
+        texts = {str(d.doc_id): d.text for d in self.engine.documents}
+        return render(answer_quotes(query, candidates(evidence, texts), self.engine.retriever.embedder.encode))
+
     def answer(self, query: str, chunks: list[Chunk]) -> str:
         """The shared generator's answer from the given chunks (the same prompt for every method)."""
         prompt = PROMPTS.answer.format(evidence=format_evidence([c.text for c in chunks], PROMPTS), query=query)

@@ -47,6 +47,7 @@ class Settings:
     expand_tokens: int = defaults.CLUE_TOKENS  # the memory's clue budget: the engine's own default
     answer_tokens: int = 24
     answers: bool = True
+    extractive: bool = False  # also answer each method's evidence by quoting it ("<method>:extractive")
     chunk_tokens: int = 200
     chunk_overlap: int = 24
     max_memory_tokens: int = 4096
@@ -237,6 +238,13 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
                                         ranked=name not in RETRIEVAL_FREE)
                 result["answer_s"] = round(time.perf_counter() - t0, 3)
                 record["methods"][name] = result
+                if answers and settings.extractive and outcome.chunks and name not in RETRIEVAL_FREE:
+                    # The same evidence answered by quoting it: "<method>:extractive".
+                    t0 = time.perf_counter()
+                    quoted = methods.extractive_answer(q.question, outcome.chunks[: settings.k])
+                    extra = score_question(q, outcome, quoted, ks, ranked=True)
+                    extra["answer_s"] = round(time.perf_counter() - t0, 3)
+                    record["methods"][f"{name}:extractive"] = extra
                 logger.info("%s %s %s %s", suite, q.qid, name,
                             {k: v for k, v in result.items() if k.startswith(("recall_any@5", "fact_recall@10", "f1"))})
             questions.append(record)
@@ -398,12 +406,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="add the ablation variants (each pipeline step alone) to the methods")
     parser.add_argument("--k", type=int, default=defaults.K, help="evidence budget in chunks for the answer")
     parser.add_argument("--no-answers", action="store_true", help="retrieval metrics only (no answer generation)")
+    parser.add_argument("--extractive", action="store_true",
+                        help="also answer each method's evidence by quoting its best sentences")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     methods = tuple(dict.fromkeys([*args.methods, *(ABLATION_METHODS if args.ablation else ())]))
     settings = Settings(quick=args.quick, split=args.split, model=args.model, methods=methods, k=args.k,
-                        answers=not args.no_answers, sizes=QUICK if args.quick else FULL)
+                        answers=not args.no_answers, extractive=args.extractive,
+                        sizes=QUICK if args.quick else FULL)
     if not args.quick:
         settings.answer_tokens = 64
     if args.model != "smollm2":

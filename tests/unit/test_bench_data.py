@@ -117,3 +117,35 @@ def test_nqopen_as_a_memorized_corpus_is_every_passage_as_a_document():
     assert len(task.documents) == 2600 and len(task.questions) == 50
     golds = {pid for q in task.questions for group in q.gold for pid, _, _ in group}
     assert golds and golds <= {d.doc_id for d in task.documents}
+
+
+def test_multihoprag_keeps_metadata_and_one_gold_group_per_fact(tmp_path):
+    folder = tmp_path / "multihoprag"
+    write_jsonl(folder / "dev_corpus.jsonl", [
+        {"doc_id": "d1", "title": "T1", "text": "Alpha said yes. Beta.", "source": "Wire", "author": "A",
+         "published_at": "2023-10-08T09:00:00+00:00", "url": "u", "category": "c"},
+        {"doc_id": "d2", "title": "T2", "text": "Gamma.", "source": "Post", "author": "B",
+         "published_at": "2023-11-05T00:00:00+00:00", "url": "u", "category": "c"}])
+    write_jsonl(folder / "dev_questions.jsonl", [
+        {"qid": "q1", "question": "Did Wire and Post agree?", "answer": "Yes", "question_type": "comparison_query",
+         "gold_doc_ids": ["d1", "d2"],
+         "evidence": [{"doc_id": "d1", "span": [0, 15]}, {"doc_id": "d2", "span": [0, 6]}]}])
+    task = data.load_multihoprag(tmp_path, "dev")
+    assert [d.metadata["source"] for d in task.documents] == ["Wire", "Post"]
+    assert task.documents[0].metadata["published_at"] == "2023-10-08"
+    (q,) = task.questions
+    assert q.gold == [[("d1", 0, 15)], [("d2", 0, 6)]] and q.info["gold_docs"] == ["d1", "d2"]
+    assert task.documents[0].text[0:15] == "Alpha said yes."
+    with pytest.raises(InvalidInputError):
+        data.load_multihoprag(tmp_path, "test")
+
+
+@needs_data
+def test_multihoprag_splits_share_no_article_and_every_fact_span_is_in_its_article():
+    dev, held = data.load_multihoprag(DATA, "dev"), data.load_multihoprag(DATA, "heldout")
+    assert not {d.doc_id for d in dev.documents} & {d.doc_id for d in held.documents}
+    for task in (dev, held):
+        texts = {d.doc_id: d.text for d in task.documents}
+        for q in task.questions:
+            for (doc_id, start, end), in q.gold:
+                assert 0 <= start < end <= len(texts[doc_id])

@@ -72,3 +72,28 @@ def test_paired_bootstrap_gives_the_mean_difference_an_interval_and_the_counts()
     assert mixed["low"] < 0 < mixed["high"]
     with pytest.raises(ValueError):
         metrics.paired_bootstrap([1.0], [])
+
+
+def test_a_fact_counts_when_one_chunk_holds_at_least_half_of_it():
+    facts = [("a", 100, 200), ("b", 0, 40)]
+    assert metrics.covered(("a", 100, 200), [("a", 150, 400)])  # exactly half
+    assert not metrics.covered(("a", 100, 200), [("a", 0, 149), ("a", 151, 300)])  # split in two: neither half
+    assert metrics.fact_recall([("a", 120, 300), ("b", 30, 90)], facts, 2) == 0.5
+    assert metrics.fact_recall([("z", 0, 9), ("a", 120, 300), ("b", 0, 90)], facts, 2) == 0.5  # k cuts
+    assert metrics.fact_recall([("a", 0, 900), ("b", 0, 90)], facts, 2) == 1.0
+    assert metrics.fact_recall([], [], 10) == 0.0
+
+
+def test_all_gold_documents_must_be_reached_within_k():
+    got = [("a", 0, 9), ("c", 0, 9), ("b", 0, 9)]
+    assert metrics.all_docs(got, ["a", "b"], 3) == 1.0
+    assert metrics.all_docs(got, ["a", "b"], 2) == 0.0
+    assert metrics.all_docs(got, [], 3) == 0.0
+
+
+@pytest.mark.parametrize("prediction, answers, expected", [
+    ("Yes, both articles agree.", ["Yes"], 1.0), ("No. Yes would be wrong.", ["yes"], 0.0),
+    ("It is not known", ["no"], 0.0), ("The company is Amazon.", ["Amazon"], 1.0),
+    ("Amazon's sellers", ["Amazon"], 1.0), ("Walmart", ["Amazon"], 0.0)])
+def test_answer_containment_reads_yes_no_by_the_first_such_word(prediction, answers, expected):
+    assert metrics.answer_contains(prediction, answers) == expected
