@@ -65,7 +65,8 @@ async def test_chain_streams_answer_tokens_sync_and_async():
 @pytest.mark.slow
 async def test_summarize_task_and_custom_prompt():
     summary = await create_memorag_chain(kv_retriever(), chat_model(), task="summarize").ainvoke("")
-    assert summary["answer"].strip() and summary["context"] and summary["clues"]["spans"]
+    # The embedded model's key points may all be filler (dropped); the summary quotes central sentences anyway.
+    assert summary["answer"].strip() and summary["context"] and summary["quotes"] and "spans" in summary["clues"]
     prompt = ChatPromptTemplate.from_template("Passages:\n{context}\n\nIn one line: {question}")
     out = create_memorag_chain(kv_retriever(), chat_model(), prompt=prompt).invoke(QUESTION)
     assert out["answer"].strip() and out["context"]
