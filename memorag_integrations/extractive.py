@@ -3,11 +3,12 @@ model writes.
 
 A small model such as the embedded SmolLM2-135M cannot write a faithful answer from evidence: it
 invents. What it retrieves can still be shown truthfully. In ``extractive`` mode the answer is the
-few sentences of the evidence that best answer the question (by the embedder's similarity to the
-question; it costs a fraction of a second where the reranker's likelihoods cost seconds), and a
-summary is the most central sentences (closest to the centroid of the corpus's chunk vectors), in
-document order. Each :class:`~memorag_integrations.schema.Quote` holds its document and char span:
-``document.text[start:end] == quote.text``, always.
+few sentences of the evidence that best answer the question (by rank fusion of the embedder's
+similarity to the question and the rank of their passage, which the reranker had read: a fraction
+of a second, where the reranker's likelihood of each sentence costs seconds and chose worse on the
+main job's questions), and a summary is the most central sentences (closest to the centroid of the
+corpus's chunk vectors), in document order. Each :class:`~memorag_integrations.schema.Quote` holds
+its document and char span: ``document.text[start:end] == quote.text``, always.
 
 ``answer_mode``: ``"extractive"``, ``"generate"`` (the generator writes the answer from the numbered
 evidence) or ``"auto"``: extractive when the answering model is the embedded default, generate when
@@ -17,7 +18,7 @@ the user named a model (an OpenAI-compatible endpoint, a GGUF file, a transforme
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -32,11 +33,11 @@ ANSWER_MODES: tuple[str, ...] = ("extractive", "generate", "auto")
 #: Sentences in an extractive answer, and in an extractive summary, at most.
 ANSWER_SENTENCES = 3
 SUMMARY_SENTENCES = 5
-#: A sentence joins the answer when its similarity to the question is within this of the best one.
-ANSWER_MARGIN = 0.08
-#: How much an evidence passage's rank counts beside a sentence's own similarity: a sentence of the
-#: passage ranked first (after fusion and the reranker) gains this much over one of the last.
-RANK_WEIGHT = 0.05
+#: A sentence joins the answer when its fused score is at least this share of the best one's.
+ANSWER_SHARE = 0.75
+#: The rank-fusion constant of a sentence's rankings (similarity, likelihood, its passage's rank):
+#: small, so that a sentence first in two of them is clearly ahead.
+SENTENCE_RRF_K = 5
 #: A summary's sentences: how much centrality counts against likeness to the sentences already
 #: chosen (maximal marginal relevance), and how many of the corpus's most central chunks are read.
 SUMMARY_DIVERSITY = 0.7
@@ -191,21 +192,36 @@ class Extracted:
     evidence: list[Evidence] = field(default_factory=list)
 
 
-def answer_quotes(query: str, found: Sequence[Candidate], encode, *, sentences: int = ANSWER_SENTENCES,
-                  margin: float = ANSWER_MARGIN) -> list[Quote]:
-    """The ``sentences`` best answers to ``query`` among ``found``, best first: similarity to the
-    question (``encode``: texts -> unit vectors), plus a little for the rank of their passage;
-    only those within ``margin`` of the best one."""
+def answer_quotes(query: str, found: Sequence[Candidate], encode,
+                  likelihood: Callable[[str, Sequence[str]], Sequence[float]] | None = None, *,
+                  sentences: int = ANSWER_SENTENCES, share: float = ANSWER_SHARE) -> list[Quote]:
+    """The ``sentences`` best answers to ``query`` among ``found``, best first, by reciprocal-rank
+    fusion of their similarity to the question (``encode``: texts -> unit vectors), the rank of
+    their passage (after retrieval's fusion and reranking) and, given a ``likelihood`` (a
+    reranker's ``score(query, texts)``: how likely the question is after each sentence), that;
+    only those scoring ``share`` of the best one, and no near-copy of one chosen before."""
     if not found:
         return []
     vectors = encode([query, *(c.text for c in found)])
-    similarity = vectors[1:] @ vectors[0]
-    last = max(c.evidence for c in found)
-    scores = [float(s) + RANK_WEIGHT * (last - c.evidence) / max(1, last - 1) for s, c in zip(similarity, found)]
+    rankings = [vectors[1:] @ vectors[0], -np.array([c.evidence for c in found], dtype=np.float64)]
+    if likelihood is not None:
+        rankings.append(np.asarray(likelihood(query, [c.text for c in found]), dtype=np.float64))
+    scores = np.sum([1.0 / (SENTENCE_RRF_K + _ranks(r)) for r in rankings], axis=0)
     order = sorted(range(len(found)), key=lambda i: -scores[i])
     best = scores[order[0]]
-    chosen = _distinct([i for i in order if scores[i] >= best - margin], vectors[1:], sentences)
-    return [_quote(found[i], scores[i]) for i in chosen]
+    chosen = _distinct([i for i in order if scores[i] >= share * best], vectors[1:], sentences)
+    return [_quote(found[i], float(scores[i])) for i in chosen]
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1 for the highest value, 2 for the next...; ties share the better rank."""
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for i in range(1, len(order)):  # ties: the same rank as the one before
+        if values[order[i]] == values[order[i - 1]]:
+            ranks[order[i]] = ranks[order[i - 1]]
+    return ranks
 
 
 def summary_quotes(found: Sequence[Candidate], encode, centroid: np.ndarray | None = None, *,

@@ -177,3 +177,22 @@ def test_a_summary_quotes_the_central_sentences_when_no_key_point_survives():
     nothing = engine.answer("When did the launch happen?", answer_mode="extractive", doc_ids=[], where=None)
     assert nothing.mode == "extractive" and not nothing.quotes and nothing.text == engine.prepare(
         "When?", doc_ids=[]).unanswered
+
+
+def test_sentences_are_ranked_by_similarity_passage_rank_and_optionally_likelihood():
+    from memorag_integrations.extractive import Candidate, answer_quotes
+
+    texts = ["The launch happened in 1969 from Florida.", "The crew of three trained in Houston.",
+             "The launch was watched by millions of people."]
+    found = [Candidate("d", 100 * i, 100 * i + len(t), t, i + 1) for i, t in enumerate(texts)]
+    encode = HashEmbedder().encode
+    plain = answer_quotes("When was the launch?", found, encode, sentences=1)
+    assert [q.text for q in plain] == [texts[0]] and plain[0].evidence == 1
+    asked = []
+
+    def likelihood(query, sentences):
+        asked.append(list(sentences))
+        return [0.0, 0.0, 5.0]
+
+    fused = answer_quotes("When was the launch?", found, encode, likelihood, sentences=3, share=0.0)
+    assert asked == [texts] and [q.text for q in fused][0] == texts[2]  # the likelihood moved it ahead
