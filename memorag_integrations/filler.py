@@ -32,7 +32,7 @@ _TALK_START = re.compile(r"""^(?:
     (?:so|yes|no|well|ok(?:ay)?|sure|certainly|of\ course|great|alright)\b[\s,.!:]*
         (?:here|the|my|your|i\b|you\b|this|that)
   | (?:so,?\s+|thus,?\s+|therefore,?\s+)?(?:the|my|your|our)\s+(?:correct\s+|final\s+|short\s+)?answers?\b
-  | (?:in\ )?(?:the|this)\ original\ (?:text|passage|question|document|paragraph|sentence)s?\b
+  | (?:in\ )?(?:(?:the|this)\ )?original\ (?:text|passage|question|document|paragraph|sentence)s?\b
   | (?:from|in|according\ to|based\ on)\ (?:the\ )?(?:original|given|provided|above|following)\b
   | based\ on\ (?:the|this|that|these|my|your)
         \ (?:information|text|passage|context|contract|document|article|details?)\b

@@ -45,6 +45,7 @@ def test_parse_items_drops_filler_from_a_whole_output():
     # The embedded model's surrogate questions for the main job's loop question (examples/python_reference.py).
     'When should you use a while loop instead of a for...in loop?" - This is another one where I\'ll give you a '
     'couple of tips on when to use a while loop over a for.',
+    "Original text contains multiple sentences with long phrases.",  # its key point for the summary
 ])
 def test_echoes_and_talk_from_the_issue_are_filler(line):
     assert clean(line) is None
