@@ -72,23 +72,25 @@ class Steps:
         g = self.grounding
         if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 <= g <= 1):
             raise InvalidInputError(f"grounding must be a share between 0 and 1, or None to keep every clue; got {g!r}")
-        f = self.feedback
-        if isinstance(f, bool) or not isinstance(f, int) or f < 0:
-            raise InvalidInputError(f"feedback must be a whole number of hits, 0 to turn it off; got {f!r}")
-        w = self.feedback_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0:
-            raise InvalidInputError(f"feedback_weight must be a positive number; got {w!r}")
-        r = self.rerank
-        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
-            raise InvalidInputError(f"rerank must be a whole number of candidates, 0 to turn it off; got {r!r}")
+        check_whole(self.feedback, "feedback must be a whole number of hits, 0 to turn it off")
+        check_positive(self.feedback_weight, "feedback_weight must be a positive number")
+        check_whole(self.rerank, "rerank must be a whole number of candidates, 0 to turn it off")
         if not isinstance(self.scope, bool):
             raise InvalidInputError(f"scope must be True or False, got {self.scope!r}")
-        w = self.scope_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0:
-            raise InvalidInputError(f"scope_weight must be a positive number; got {w!r}")
-        n = self.scope_seed
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidInputError(f"scope_seed must be a whole number of hits, 0 for none; got {n!r}")
+        check_positive(self.scope_weight, "scope_weight must be a positive number")
+        check_whole(self.scope_seed, "scope_seed must be a whole number of hits, 0 for none")
+
+
+def check_whole(value: object, message: str) -> None:
+    """``value`` a whole number of at least 0 (not a bool), or a typed error: ``message; got value``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"{message}; got {value!r}")
+
+
+def check_positive(value: object, message: str) -> None:
+    """``value`` a number above 0 (not a bool), or a typed error: ``message; got value``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidInputError(f"{message}; got {value!r}")
 
 
 def check_k(k: object, name: str = "k") -> int:

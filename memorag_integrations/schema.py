@@ -59,6 +59,12 @@ class Clues:
         return asdict(self)
 
 
+def _span_as_list(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as JSON writes it: its ``char_span`` a list, as it reads back."""
+    record["char_span"] = list(record["char_span"])
+    return record
+
+
 @dataclass(frozen=True)
 class Evidence:
     """A retrieved chunk with its fused score, the queries that found it, and the reranker's score
@@ -73,9 +79,7 @@ class Evidence:
     rerank_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["char_span"] = list(self.char_span)
-        return out
+        return _span_as_list(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,7 @@ class Quote:
     evidence: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["char_span"] = list(self.char_span)
-        return out
+        return _span_as_list(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,7 @@ class Citation:
     cited: bool
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["char_span"] = list(self.char_span)
-        return out
+        return _span_as_list(asdict(self))
 
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
