@@ -18,7 +18,7 @@ import numpy as np
 from memorag_integrations import MemoRAG
 from memorag_integrations.pipeline import Steps, rank
 from memorag_integrations.prompts import format_evidence, get_prompts
-from memorag_integrations.retrieval.catalog import Catalog, plan_scopes
+from memorag_integrations.retrieval.catalog import plan_scopes
 from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker, Reranker
 from memorag_integrations.schema import Chunk, Clues
 
@@ -175,7 +175,6 @@ class Methods:
         self.routed_calls = RecordedCalls(engine.memory.generate_many, calls and calls.with_suffix(".routed.json"))
         self.reranker = RecordedScores(QueryLikelihoodReranker(engine.generator),
                                        calls and calls.with_suffix(".scores.json"))
-        self.catalog = Catalog(engine.documents)
         self._expansions: dict[str, tuple[Clues, float]] = {}
         self._drafts: dict[str, tuple[str, float]] = {}
         self._routed: dict[str, tuple[Clues, float]] = {}
@@ -208,7 +207,7 @@ class Methods:
         t0, charged, scoring = time.perf_counter(), self.reranker.seconds, self.reranker.wall
         hits = rank(self.engine.retriever, query, clues, k=self.k, fusion=self.engine.fusion,
                     count_tokens=self.engine.generator.count_tokens, steps=steps, reranker=self.reranker,
-                    scopes=plan_scopes(self.catalog, query))
+                    scopes=plan_scopes(self.engine.catalog, query))
         # The scoring is charged what it measured when first done, as the memory's calls are.
         spent += time.perf_counter() - t0 - (self.reranker.wall - scoring) + (self.reranker.seconds - charged)
         calls += 1 if steps.rerank else 0
