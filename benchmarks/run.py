@@ -249,9 +249,12 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
                             {k: v for k, v in result.items() if k.startswith(("recall_any@5", "fact_recall@10", "f1"))})
             questions.append(record)
             if on_question is not None:
-                on_question({"suite": suite, "corpora": corpora, "questions": questions,
-                             "summary": summarize(questions), "versus_dense": versus(questions),
-                             "versus_pipeline": versus_pipeline(questions), "partial": True})
+                on_question(scored(suite, corpora, questions) | {"partial": True})
+    return scored(suite, corpora, questions)
+
+
+def scored(suite: str, corpora: list[dict[str, Any]], questions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A suite's result: its records, their means and the paired comparisons against both baselines."""
     return {"suite": suite, "corpora": corpora, "questions": questions, "summary": summarize(questions),
             "versus_dense": versus(questions), "versus_pipeline": versus_pipeline(questions)}
 
