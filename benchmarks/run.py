@@ -377,8 +377,8 @@ def run_suite(suite: str, models: Models, settings: Settings, data: Path, on_que
         answers = True
     elif suite == "needle":  # a retrieval probe: recall of the needle span only
         answers = False
-    else:
-        answers = settings.answers and settings.sizes.get(suite, {}).get("answers", True)
+    else:  # asking for extractive answers asks for answers, in a suite that skips them by default too
+        answers = settings.answers and (settings.extractive or settings.sizes.get(suite, {}).get("answers", True))
     result = run_tasks(suite, tasks, models, settings, answers=answers, on_question=on_question)
     if suite == "needle":
         result["by_haystack_words"] = by_group(result, "haystack_words")
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=defaults.K, help="evidence budget in chunks for the answer")
     parser.add_argument("--no-answers", action="store_true", help="retrieval metrics only (no answer generation)")
     parser.add_argument("--extractive", action="store_true",
-                        help="also answer each method's evidence by quoting its best sentences")
+                        help="also answer each method's evidence by quoting its best sentences (turns answers on)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

@@ -25,7 +25,7 @@ from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.memory.base import Memory
 from memorag_integrations.memory.registry import memory_from_config
 from memorag_integrations.models import loadable_model
-from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, rank
+from memorag_integrations.pipeline import Fusion, Steps, arank, check_clues, check_k, plan_searches, rank
 from memorag_integrations.progress import Progress
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.catalog import Catalog, Scope, plan_scopes
@@ -292,7 +292,10 @@ class MemoRAG:
              fetch_k: int | None = None, documents: list[Document] | None = None) -> list[FusedHit]:
         """The fused, budgeted hits of ``query`` and its ``clues`` from ``searcher`` (default: the
         engine's index, limited to ``documents`` when given). Each hit's ``item`` is the
-        searcher's own (a :class:`Chunk` here)."""
+        searcher's own (a :class:`Chunk` here). With nothing to search (a summary without a focus
+        whose memory wrote no key point) they are the corpus's most central chunks."""
+        if searcher is None and not plan_searches(query, clues):
+            return self._central(documents, self._k(k))[0]
         return rank(self._searcher(searcher, documents), query, clues, k=self._k(k), fusion=self.fusion,
                     count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps,
                     reranker=self.reranker, scopes=self._scopes(query))
@@ -301,6 +304,8 @@ class MemoRAG:
                     searcher: Searcher | None = None, fetch_k: int | None = None,
                     documents: list[Document] | None = None) -> list[FusedHit]:
         """Async :meth:`rank`: the searches go through the searcher's ``asearch``."""
+        if searcher is None and not plan_searches(query, clues):
+            return self._central(documents, self._k(k))[0]
         return await arank(self._searcher(searcher, documents), query, clues, k=self._k(k), fusion=self.fusion,
                            count_tokens=self.generator.count_tokens, fetch_k=fetch_k, steps=self.steps,
                            reranker=self.reranker, scopes=self._scopes(query))
@@ -459,7 +464,8 @@ class MemoRAG:
                 return None
             quotes = answer_quotes(query, candidates(evidence, texts), encode) if query else []
             return Extracted(render(quotes), quotes, list(evidence)) if quotes else self._no_sentence(evidence)
-        central, centroid = self._central(documents)
+        hits, centroid = self._central(documents)
+        central = [self._evidence(h) for h in hits]
         held = {(e.doc_id, e.char_span) for e in evidence}
         extra = [e for e in central if (e.doc_id, e.char_span) not in held]
         pool = [*evidence, *extra]
@@ -478,9 +484,11 @@ class MemoRAG:
         quotes = [replace(q, evidence=number[q.evidence]) if q.evidence is not None else q for q in quotes]
         return Extracted(render(quotes), quotes, [pool[n - 1] for n in kept])
 
-    def _central(self, documents: Sequence[Document] | None) -> tuple[list[Evidence], np.ndarray | None]:
-        """The corpus's most central chunks (closest to the mean of its chunk vectors) as evidence,
-        and that mean; none without the engine's own index (an adapter's vector store)."""
+    def _central(self, documents: Sequence[Document] | None,
+                 limit: int = CENTRAL_CHUNKS) -> tuple[list[FusedHit], np.ndarray | None]:
+        """The corpus's ``limit`` most central chunks (closest to the mean of its chunk vectors),
+        best first, named :data:`CENTRAL_LABEL` among their matched queries, and that mean; none
+        without the engine's own index (an adapter's vector store)."""
         index = self.retriever.index if self.indexed else None
         if index is None or not self.retriever.chunks:
             return [], None
@@ -491,10 +499,9 @@ class MemoRAG:
         vectors = index.vectors()[ids]
         centroid = vectors.mean(axis=0)
         scores = vectors @ (centroid / max(float(np.linalg.norm(centroid)), 1e-12))
-        best = np.argsort(-scores, kind="stable")[:CENTRAL_CHUNKS]
-        chunks = [self.retriever.chunks[ids[i]] for i in best]
-        return [Evidence(c.text, float(scores[i]), c.doc_id, (c.start, c.end), [CENTRAL_LABEL], c.chunk_id)
-                for c, i in zip(chunks, best)], centroid
+        best = np.argsort(-scores, kind="stable")[:limit]
+        return [FusedHit(ids[i], self.retriever.chunks[ids[i]], float(scores[i]), [CENTRAL_LABEL],
+                         {CENTRAL_LABEL: float(scores[i])}) for i in best], centroid
 
     @staticmethod
     def _no_sentence(evidence: Sequence[Evidence]) -> Extracted | None:

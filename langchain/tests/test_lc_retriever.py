@@ -15,6 +15,7 @@ from langchain_memorag import CLUES_EVENT, ChatModelGenerator, MemoRAGRetriever
 from memorag_integrations import MemoRAG
 from memorag_integrations.errors import EmptyQueryError, InvalidInputError, NotMemorizedError
 from memorag_integrations.memory.kv import KVMemory
+from memorag_integrations.extractive import CENTRAL_LABEL
 from memorag_integrations.memory.prompt import PromptMemory
 
 @pytest.mark.slow
@@ -170,8 +171,10 @@ def test_summarize_task_searches_with_the_memorys_key_points():
     docs = kv_retriever().invoke("", task="summarize", k=2)
     assert len(docs) == 2
     clues = docs[0].metadata["clues"]
-    assert clues["spans"] and not clues["surrogate_questions"]
-    assert all(set(d.metadata["matched_queries"]) <= set(clues["spans"]) for d in docs)
+    assert not clues["surrogate_questions"]
+    # The small model's key points may all be filler: then the corpus's most central chunks are found.
+    searched = set(clues["spans"]) or {CENTRAL_LABEL}
+    assert all(set(d.metadata["matched_queries"]) <= searched for d in docs)
 
 
 @pytest.mark.slow

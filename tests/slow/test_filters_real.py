@@ -41,7 +41,7 @@ def test_a_filtered_query_reads_its_part_and_leaves_the_corpus_memory_alone(back
     assert part is not engine.memory and part.prefix_tokens < engine.memory.prefix_tokens / 2
     assert part.context.strip() == engine.documents[1].text.strip()  # one short document: its own text
     assert answer.evidence and {e.doc_id for e in answer.evidence} == {"assert"}
-    assert answer.clues is not None and answer.clues.queries()
+    assert answer.clues is not None  # the part was asked (its small model's lines may all be filler)
     assert answer.clues == engine.clues(QUESTION, doc_ids="assert")  # the part is kept, and greedy
 
     # The corpus's memory answers as before (llama.cpp shares one context between the two caches).

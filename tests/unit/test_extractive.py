@@ -168,8 +168,13 @@ def test_a_summary_quotes_the_central_sentences_when_no_key_point_survives():
             return "One question per line.\nWhat does that mean?" if text.startswith("- launch") else text
 
     engine = make_engine(Filler()).memorize(TEXT)
-    prepared = engine.prepare("", "summarize")
-    assert prepared.clues.spans == [] and prepared.unanswered  # nothing was searched
+    prepared = engine.prepare("", "summarize", k=2)
+    assert prepared.clues.spans == [] and not prepared.unanswered  # nothing to search: the central chunks
+    central = [h.item.chunk_id for h in engine._central(None, 2)[0]]
+    assert [e.chunk_id for e in prepared.evidence] == central and len(central) == 2
+    assert all(e.matched_queries == [CENTRAL_LABEL] for e in prepared.evidence)
+    assert asyncio.run(engine.aprepare("", "summarize", k=2)).evidence == prepared.evidence
+    assert engine.prepare("", "summarize", doc_ids=[]).evidence == []
     summary = engine.summarize(answer_mode="extractive")
     assert summary.quotes and all(e.matched_queries == [CENTRAL_LABEL] for e in summary.evidence)
     spans_hold(engine, summary)
