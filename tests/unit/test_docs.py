@@ -50,3 +50,27 @@ def test_the_readme_shows_the_three_uses_with_examples_that_run():
 
 def test_the_examples_are_found():
     assert sum(block.not_run is None for block in all_blocks()) >= 5
+
+
+def test_the_main_jobs_answers_in_the_readme_are_the_corpus_text_at_their_spans():
+    """The README shows the answers examples/python_reference.py printed: every quote must be the
+    Language Reference's text at the span printed under it."""
+    import importlib.util
+
+    from memorag_integrations.extractive import display
+
+    spec = importlib.util.spec_from_file_location("python_reference", ROOT / "examples" / "python_reference.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    reference = job.language_reference()
+    shown = section(README, "What the main job prints")
+    lines = shown.split("```text", 1)[1].split("```", 1)[0].splitlines()
+    where = re.compile(r"^\s+\((\S+) chars (\d+)-(\d+)\)$")
+    checked = 0
+    for quote, place in zip(lines, lines[1:]):
+        if m := where.match(place):
+            assert m.group(1) == reference.doc_id
+            text = re.sub(r" \[\d+\]$", "", quote.strip())
+            assert display(reference.text[int(m.group(2)):int(m.group(3))]) == text
+            checked += 1
+    assert checked == 6 and sum(line.startswith("Q: ") for line in lines) == len(job.QUESTIONS)
