@@ -14,8 +14,8 @@ from lc_support import (QUESTION, chat_model, embeddings, fake_retriever, kv_ret
 from langchain_memorag import CLUES_EVENT, ChatModelGenerator, MemoRAGRetriever
 from memorag_integrations import MemoRAG
 from memorag_integrations.errors import EmptyQueryError, InvalidInputError, NotMemorizedError
-from memorag_integrations.memory.kv import KVMemory
 from memorag_integrations.extractive import CENTRAL_LABEL
+from memorag_integrations.memory.kv import KVMemory
 from memorag_integrations.memory.prompt import PromptMemory
 
 @pytest.mark.slow
