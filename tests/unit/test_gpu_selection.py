@@ -126,3 +126,34 @@ def test_cpu_generator_loads_with_detected_settings():
     assert lm.kv_bytes_per_token() == 2 * 30 * 3 * 64 * 4
     text = lm.generate("Name one primary colour.", 8)
     assert text and text == lm.generate_batch(["Name one primary colour."], 8)[0]
+
+
+def test_int8_is_asked_for_and_runs_only_where_it_can():
+    from memorag_integrations.llm.transformers import check_int8
+
+    assert check_int8(False, device="cpu", quantized=False) is False
+    assert check_int8(True, device="cpu", quantized=False) is True
+    assert check_int8(False, device="cuda", quantized=True) is False
+    with pytest.raises(InvalidInputError, match="int8 runs on a CPU"):
+        check_int8(True, device="cuda", quantized=False)
+    with pytest.raises(InvalidInputError, match="load_in_4bit"):
+        check_int8(True, device="cpu", quantized=True)
+    with pytest.raises(InvalidInputError, match="int8 must be True or False"):
+        check_int8(None, device="cpu", quantized=False)
+
+
+def test_the_int8_model_quantizes_its_blocks_and_keeps_its_output_head():
+    from memorag_integrations.llm.transformers import TransformersGenerator
+
+    fast, exact = TransformersGenerator(int8=True), TransformersGenerator()
+    assert fast.int8 and not exact.int8
+    quantized = torch.ao.nn.quantized.dynamic.Linear
+    blocks = [m for m in fast.model.model.layers.modules() if isinstance(m, (torch.nn.Linear, quantized))]
+    assert blocks and all(isinstance(m, quantized) for m in blocks)
+    assert type(fast.model.get_output_embeddings()) is torch.nn.Linear
+    assert not any(isinstance(m, quantized) for m in exact.model.modules())
+    # Close to the exact model where it counts: which continuation is likelier.
+    prompts = ["The capital of France is", "The largest ocean on Earth is"]
+    for lm in (fast, exact):
+        paris, pacific = lm.continuation_logprobs(prompts, " Paris")
+        assert paris > pacific
