@@ -155,6 +155,7 @@ def speed_table(result: dict[str, Any]) -> str:
             f"| {p50['retrieve']:.3f} | {p50['generate']:.2f} | {p50['total']:.2f} | {p95['total']:.2f} "
             f"| {_fmt(row.get('first_answer_token_p50_s'), '.2f')} "
             f"| {uncached if uncached is None else f'{uncached:.2f}'} | {ratio} | {reuse} | {row['peak_rss_mb']:.0f} |")
+    lines += exact_ratios(result["runs"])
     gains = [row for row in result["runs"] if row.get("parallel")]
     if gains:
         lines += ["", "Decoding together (seconds):", "",
@@ -184,6 +185,29 @@ def speed_table(result: dict[str, Any]) -> str:
         lines += [f"| {r['backend']} | {r['memory_tokens']} | {r['cached_s']:.2f} | {r['reread_s']:.2f} "
                   f"| {r['reuse_ratio']:.0f}× |" for r in reuse]
     return "\n".join(lines)
+
+
+#: The speed suite's row of the exact path (benchmarks.speed.EXACT), the one each default is held against.
+EXACT_BACKEND = "transformers, exact"
+
+
+def exact_ratios(runs: list[dict[str, Any]]) -> list[str]:
+    """Each backend's figures as multiples of the exact path's on the same document in the same run."""
+    exact = {r["document_tokens"]: r for r in runs if r["backend"] == EXACT_BACKEND}
+    pairs = [(r, exact[r["document_tokens"]]) for r in runs
+             if r["backend"] != EXACT_BACKEND and r["document_tokens"] in exact]
+    if not pairs:
+        return []
+    lines = ["", "Against the exact path (float32, written gists, clues) on the same document, same run:", "",
+             "| backend | doc tokens | memorize tok/s | × exact | p50 total s | exact's | first answer token s "
+             "| exact's |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r, e in pairs:
+        lines.append(f"| {r['backend']} | {r['document_tokens']} | {r['memorize_tokens_per_s']:.0f} "
+                     f"| {r['memorize_tokens_per_s'] / e['memorize_tokens_per_s']:.2f}× "
+                     f"| {r['latency_p50_s']['total']:.2f} | {e['latency_p50_s']['total']:.2f} "
+                     f"| {_fmt(r.get('first_answer_token_p50_s'), '.2f')} "
+                     f"| {_fmt(e.get('first_answer_token_p50_s'), '.2f')} |")
+    return lines
 
 
 def _fmt(value: float | None, spec: str) -> str:

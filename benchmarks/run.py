@@ -53,12 +53,25 @@ class Settings:
     max_memory_tokens: int = 4096
     gist_chunk_tokens: int = 1536
     gist_tokens: int = 64
+    int8: bool = False  # the embedded model with int8 linear layers (TransformersGenerator(int8=True))
+    gisting: str = "auto"  # the memory's: auto extracts for the embedded model, generates for a preset
     sizes: dict[str, Any] = field(default_factory=dict)
 
     def memory_key(self) -> dict[str, Any]:
-        return {"model": self.model, "chunk_tokens": self.chunk_tokens, "chunk_overlap": self.chunk_overlap,
-                "max_memory_tokens": self.max_memory_tokens, "gist_chunk_tokens": self.gist_chunk_tokens,
-                "gist_tokens": self.gist_tokens}
+        key = {"model": self.model, "chunk_tokens": self.chunk_tokens, "chunk_overlap": self.chunk_overlap,
+               "max_memory_tokens": self.max_memory_tokens, "gist_chunk_tokens": self.gist_chunk_tokens,
+               "gist_tokens": self.gist_tokens}
+        # Runs from before these settings existed keep their cached corpora and scores.
+        if self.int8 and self.model == "smollm2":
+            key["int8"] = True
+        if self.gisting_used() == "extract":
+            key["gisting"] = "extract"
+        return key
+
+    def gisting_used(self) -> str:
+        if self.gisting == "auto":
+            return "extract" if self.model == "smollm2" else "generate"
+        return self.gisting
 
 
 # Subset sizes. Quick fits in about 10 minutes on a 2-core CPU (answers only where they are the point)
@@ -96,12 +109,12 @@ class Models:
 
         self.settings = settings
         self.embedder = SentenceTransformerEmbedder()
-        self.generator = load_generator(settings.model)
+        self.generator = load_generator(settings.model, int8=settings.int8)
 
     def memory(self):
         s = self.settings
         options = {"max_memory_tokens": s.max_memory_tokens, "gist_chunk_tokens": s.gist_chunk_tokens,
-                   "gist_tokens": s.gist_tokens}
+                   "gist_tokens": s.gist_tokens, "gisting": s.gisting_used()}
         from memorag_integrations.llm.transformers import TransformersGenerator
 
         if isinstance(self.generator, TransformersGenerator):
@@ -119,13 +132,13 @@ class Models:
                               chunk_overlap=self.settings.chunk_overlap)
 
 
-def load_generator(model: str):
-    """The embedded SmolLM2 through transformers, or a Qwen preset through llama.cpp when the
-    core's llama.cpp backend is installed (transformers otherwise)."""
+def load_generator(model: str, *, int8: bool = False):
+    """The embedded SmolLM2 through transformers (``int8``: with int8 linear layers), or a Qwen
+    preset through llama.cpp when the core's llama.cpp backend is installed (transformers otherwise)."""
     from memorag_integrations.llm.transformers import TransformersGenerator
 
     if model == "smollm2":
-        return TransformersGenerator()
+        return TransformersGenerator(int8=int8)
     from benchmarks.models import preset_gguf
 
     path = preset_gguf(model)
@@ -411,12 +424,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-answers", action="store_true", help="retrieval metrics only (no answer generation)")
     parser.add_argument("--extractive", action="store_true",
                         help="also answer each method's evidence by quoting its best sentences (turns answers on)")
+    parser.add_argument("--int8", action="store_true", help="the embedded model with int8 linear layers")
+    parser.add_argument("--gisting", choices=("auto", "generate", "extract"), default="auto",
+                        help="how the memory gists a long corpus (auto: extract with the embedded model)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     methods = tuple(dict.fromkeys([*args.methods, *(ABLATION_METHODS if args.ablation else ())]))
     settings = Settings(quick=args.quick, split=args.split, model=args.model, methods=methods, k=args.k,
-                        answers=not args.no_answers, extractive=args.extractive,
+                        answers=not args.no_answers, extractive=args.extractive, int8=args.int8,
+                        gisting=args.gisting,
                         sizes=QUICK if args.quick else FULL)
     if not args.quick:
         settings.answer_tokens = 64

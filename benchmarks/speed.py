@@ -23,10 +23,12 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks import data as datasets
+from benchmarks.report import EXACT_BACKEND
 
 logger = logging.getLogger("benchmarks")
 QUICK_SIZES, FULL_SIZES = (10_000,), (10_000, 30_000, 90_000)
@@ -74,14 +76,35 @@ def cut_to_tokens(text: str, generator, n_tokens: int) -> str:
     return text[: paragraph if paragraph > end // 2 else end]
 
 
-def backends() -> list[tuple[str, Any, Any]]:
-    """``(name, generator, memory factory)`` for every installed backend of the embedded model."""
+class Backend(NamedTuple):
+    """One way to run the embedded model: its generator, a factory of new memories over it, and
+    the engine's settings (the defaults unless named)."""
+
+    name: str
+    generator: Any
+    new_memory: Callable[[], Any]
+    engine_options: dict[str, Any] = {}
+
+
+#: The landed path before extracted gists and clue-free queries became the embedded model's
+#: defaults: gists written by the model, clues before every search.
+EXACT = EXACT_BACKEND
+
+
+def backends(*, exact: bool = False) -> list[Backend]:
+    """Every installed backend of the embedded model with its defaults; ``exact``: also the exact
+    path (:data:`EXACT`), so each figure has its ratio to it in the same run, and the defaults with
+    int8 linear layers (an option: it lost evidence on held-out)."""
     from memorag_integrations.llm.transformers import TransformersGenerator
     from memorag_integrations.memory.kv import KVMemory
 
-    found: list[tuple[str, Any, Any]] = []
+    found: list[Backend] = []
     lm = TransformersGenerator()
-    found.append(("transformers", lm, lambda: KVMemory(lm)))
+    found.append(Backend("transformers", lm, lambda: KVMemory(lm)))
+    if exact:
+        found.append(Backend(EXACT, lm, lambda: KVMemory(lm, gisting="generate"), {"write_clues": True}))
+        int8_lm = TransformersGenerator(int8=True)
+        found.append(Backend("transformers, int8", int8_lm, lambda: KVMemory(int8_lm)))
     try:
         from memorag_integrations.llm.llamacpp import LlamaCppGenerator
         from memorag_integrations.memory.llamacpp import LlamaCppKVMemory
@@ -92,7 +115,7 @@ def backends() -> list[tuple[str, Any, Any]]:
     # By its file, so its gists are keyed apart from transformers' (they are shared into the user's
     # cache afterwards), in the F16 rewrite the embedded default runs from.
     cpp = LlamaCppGenerator(EMBEDDED[DEFAULT_LM].locate(), weights="f16")
-    found.append(("llama.cpp", cpp, lambda: LlamaCppKVMemory(cpp)))
+    found.append(Backend("llama.cpp", cpp, lambda: LlamaCppKVMemory(cpp)))
     return found
 
 
@@ -200,11 +223,12 @@ def latencies(engine, queries: list[str]) -> tuple[dict[str, float], dict[str, f
 
 def measure(name: str, generator, new_memory, text: str, queries: list[str], work: Path, *,
             gists: Path | None = None, read_tokens: int = 0, new_tokens: int = 48,
-            gains: bool = False) -> dict[str, Any]:
+            gains: bool = False, engine_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every speed and size figure of one backend on one document; ``new_tokens`` caps each clue
-    and answer. ``gists`` is the gist cache to memorize with (default: a new, empty one in
-    ``work``); when it holds the gists of a prefix of ``text`` that has ``read_tokens`` tokens, only
-    the rest is read and the throughput counts only that. ``gains``: also measure what decoding
+    and answer; ``engine_options`` are the engine's settings (default: its defaults). ``gists`` is
+    the gist cache to memorize with (default: a new, empty one in ``work``); when it holds the gists
+    of a prefix of ``text`` that has ``read_tokens`` tokens, only the rest is read and the throughput
+    counts only that. ``gains``: also measure what decoding
     together saves (:func:`parallel_gains`)."""
     from memorag_integrations import MemoRAG
     from memorag_integrations.memory.gist import GistCache
@@ -216,8 +240,8 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     memory.compressor.cache = GistCache(gists)
     cached = count_gists(gists)  # the shorter document's last, partial section is not reused
     retriever = DenseRetriever()
-    engine = MemoRAG(memory, retriever, generator, progress=False, clue_tokens=new_tokens,
-                     answer_tokens=new_tokens)
+    options = {"progress": False, "clue_tokens": new_tokens, "answer_tokens": new_tokens, **(engine_options or {})}
+    engine = MemoRAG(memory, retriever, generator, **options)
     tokens = generator.count_tokens(text)
     prefill = prefill_rate(generator, text)
     t0 = time.perf_counter()
@@ -230,11 +254,12 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     folder_bytes = folder_size(folder)
     t0 = time.perf_counter()
     engine = MemoRAG.load(folder, memory=new_memory(), retriever=DenseRetriever(retriever.embedder),
-                          generator=generator, progress=False, clue_tokens=new_tokens,
-                          answer_tokens=new_tokens)
+                          generator=generator, **options)
     load_s = time.perf_counter() - t0
     p50, p95 = latencies(engine, queries)
     row = {"backend": name, "model": generator.identity, "document_tokens": tokens,
+           "memory_gisting": engine.memory.compressor.gisting, "clues": engine.writes_clues,
+           "int8": bool(getattr(generator, "int8", False)),
            "memory_gists": len(engine.memory.gists), "chunks": len(engine.retriever.chunks),
            "gists_cached": cached, "memorize_new_tokens": tokens - read_tokens,
            "memorize_s": round(memorize_s, 1),
@@ -250,8 +275,7 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     if not isinstance(engine.memory, PromptMemory):
         # The same queries with no cached memory: the memory text is sent (and read) on every call.
         rereading = rereading_copy(engine.memory)
-        uncached = MemoRAG(rereading, engine.retriever, generator, progress=False, clue_tokens=new_tokens,
-                           answer_tokens=new_tokens)
+        uncached = MemoRAG(rereading, engine.retriever, generator, **options)
         row["uncached_p50_s"], row["uncached_p95_s"] = latencies(uncached, queries)
         # One memory call's first token: continuing the cached memory against reading it again.
         instruction = engine.memory.prompts.memory_answer.format(query=queries[0])
@@ -272,7 +296,7 @@ def run(*, quick: bool, data: Path) -> dict[str, Any]:
     text = hotpot.documents[0].text
     queries = [q.question for q in hotpot.questions[:3]]
     rows, documents, reuse = [], {}, []
-    for name, generator, new_memory in backends():
+    for name, generator, new_memory, engine_options in backends(exact=True):
         with tempfile.TemporaryDirectory(prefix="memorag-speed-gists-") as gists:
             read_tokens = 0  # of the previous, shorter document, whose gists are in ``gists``
             for size in QUICK_SIZES if quick else FULL_SIZES:
@@ -280,7 +304,8 @@ def run(*, quick: bool, data: Path) -> dict[str, Any]:
                     documents[size] = cut_to_tokens(text, generator, size)
                 with tempfile.TemporaryDirectory(prefix="memorag-speed-") as tmp:
                     row = measure(name, generator, new_memory, documents[size], queries, Path(tmp),
-                                  gists=Path(gists), read_tokens=read_tokens, gains=read_tokens == 0)
+                                  gists=Path(gists), read_tokens=read_tokens, gains=read_tokens == 0,
+                                  engine_options=engine_options)
                 rows.append(row)
                 read_tokens = row["document_tokens"]
             logger.info("%d new gists shared with the user's gist cache", share_gists(Path(gists)))

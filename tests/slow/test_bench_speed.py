@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, reference_text):
-    name, generator, new_memory = speed.backends()[0]
+    name, generator, new_memory, _ = speed.backends()[0]
     assert name == "transformers"
     text = speed.cut_to_tokens(reference_text, generator, 300)
     assert 200 <= generator.count_tokens(text) <= 300
@@ -34,7 +34,7 @@ def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, ref
 
 def test_the_llamacpp_backend_keeps_its_kv_cache_and_is_timed_against_rereading(tmp_path, reference_text):
     pytest.importorskip("llama_cpp", reason="needs llama-cpp-python (extra 'llamacpp')")
-    found = {name: (generator, new_memory) for name, generator, new_memory in speed.backends()}
+    found = {b.name: (b.generator, b.new_memory) for b in speed.backends()}
     generator, new_memory = found["llama.cpp"]
     assert new_memory().kind == "kv"
     text = speed.cut_to_tokens(reference_text, generator, 300)
@@ -50,7 +50,7 @@ def test_a_grown_document_reads_only_its_new_text(tmp_path, reference_text):
     with the shorter, gists only the sections after it, and its throughput counts only those tokens."""
     from memorag_integrations.memory.kv import KVMemory
 
-    name, generator, _ = speed.backends()[0]
+    name, generator, _, _ = speed.backends()[0]
     small_memory = lambda: KVMemory(generator, max_memory_tokens=96, gist_chunk_tokens=128, gist_tokens=6)  # noqa: E731
     short = speed.cut_to_tokens(reference_text, generator, 300)
     long = speed.cut_to_tokens(reference_text, generator, 600)

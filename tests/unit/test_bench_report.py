@@ -148,6 +148,20 @@ def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
     assert paths[2].read_bytes()[:4] == b"\x89PNG"
 
 
+def test_each_default_is_put_beside_the_exact_path_on_the_same_document():
+    def row(backend, tokens, rate, total, first):
+        return {"backend": backend, "document_tokens": tokens, "memorize_tokens_per_s": rate,
+                "latency_p50_s": {"total": total}, "first_answer_token_p50_s": first}
+
+    runs = [row("transformers", 100, 900.0, 3.0, 2.5), row(report.EXACT_BACKEND, 100, 200.0, 15.0, 12.0),
+            row("llama.cpp", 100, 600.0, 4.0, 3.0), row("transformers", 300, 950.0, 3.1, 2.6)]
+    lines = report.exact_ratios(runs)
+    assert "| transformers | 100 | 900 | 4.50× | 3.00 | 15.00 | 2.50 | 12.00 |" in lines
+    assert "| llama.cpp | 100 | 600 | 3.00× | 4.00 | 15.00 | 3.00 | 12.00 |" in lines
+    assert not any("| 300 |" in line for line in lines)  # no exact row of that size to hold it against
+    assert report.exact_ratios(runs[:1]) == []
+
+
 def test_combine_puts_every_suite_headline_in_one_table(tmp_path):
     summary = summarize(questions())
     for suite in ("hotpot", "needle"):
