@@ -79,7 +79,8 @@ _PARAGRAPH = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[-*•]|\d{1,3}[.)])[ \t])")
 # A sentence ends after . ! ? (and closing quotes or brackets) before whitespace and a capital, digit,
 # opening quote or bracket; after 。！？ at once.
 _END = re.compile(r"(?<=[.!?])[\"'”’)\]]*(?=\s+[\"'“‘(\[*]?[A-Z0-9])|(?<=[。！？])[”’」』）]*")
-_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|al|mr|mrs|ms|dr|st|no|fig|approx|resp)|\b[A-Za-z])\.$", re.I)
+_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|al|mr|mrs|ms|dr|st|no|fig|approx|resp"
+                           r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)|\b[A-Za-z])\.$", re.I)
 _CLOSED = re.compile(r"[.!?。！？][\"'”’)\]」』）*]*$")
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+")
 

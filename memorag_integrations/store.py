@@ -164,6 +164,15 @@ def check_same(saved: dict[str, Any], current: dict[str, Any], what: str, folder
             f"{what} or memorize again")
 
 
+def check_memory(saved: dict[str, Any], memory: Memory, folder: Path) -> None:
+    """:func:`check_same` for a manifest's memory entry and the memory that will load it. How new
+    text is gisted (``gisting``) may differ: the saved gists are read as they are."""
+    def settings(config: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in config.items() if key != "gisting"}
+
+    check_same(settings(saved), settings(memory.config()), "memory model or settings", folder)
+
+
 # -- the corpus: documents and memory state --------------------------------------------------------
 def content_hash(documents: Sequence[Document]) -> str:
     h = hashlib.sha256()

@@ -14,7 +14,7 @@ from memorag_integrations.aio import iterate_in_thread
 from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS, memory_budget
 from memorag_integrations.errors import NotMemorizedError
 from memorag_integrations.llm.base import Message, TextGenerator
-from memorag_integrations.memory.gist import Compressor, Gist, join_sections, truncate
+from memorag_integrations.memory.gist import Compressor, Gist, join_sections, resolve_gisting, truncate
 from memorag_integrations.progress import Bar, Progress
 from memorag_integrations.prompts import PromptSet, detect_language, get_prompts
 from memorag_integrations.schema import Document
@@ -44,10 +44,11 @@ class Memory(ABC):
 
     def __init__(self, generator: TextGenerator, *, max_memory_tokens: int | None = None,
                  gist_chunk_tokens: int = GIST_CHUNK_TOKENS, gist_tokens: int = GIST_TOKENS,
-                 batch_size: int = 4) -> None:
+                 batch_size: int = 4, gisting: str = "auto") -> None:
         self.generator = generator
         self.max_memory_tokens = memory_budget(generator.context_window, max_memory_tokens)
-        self.compressor = Compressor(generator, gist_chunk_tokens, gist_tokens, batch_size)
+        self.compressor = Compressor(generator, gist_chunk_tokens, gist_tokens, batch_size,
+                                     gisting=resolve_gisting(gisting, generator))
         self.context: str | None = None  # the text the memory holds: the corpus or its gists
         self.gists: list[Gist] = []
         self.language = "en"
@@ -200,6 +201,7 @@ class Memory(ABC):
         if self.compresses:
             config.update(max_memory_tokens=self.max_memory_tokens, gist_chunk_tokens=self.compressor.chunk_tokens,
                           gist_tokens=self.compressor.gist_tokens)
+            config["gisting"] = self.compressor.gisting
         return config
 
     def __repr__(self) -> str:

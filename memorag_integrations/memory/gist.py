@@ -15,7 +15,10 @@ from typing import Any
 
 
 from memorag_integrations.defaults import GIST_CHUNK_TOKENS, GIST_TOKENS
+from memorag_integrations.errors import InvalidInputError
+from memorag_integrations.extractive import is_embedded_default
 from memorag_integrations.llm.base import TextGenerator
+from memorag_integrations.memory.extract import extract_gist
 from memorag_integrations.models import cache_dir
 from memorag_integrations.progress import Bar, Progress
 from memorag_integrations.prompts import PromptSet
@@ -102,9 +105,26 @@ class GistCache:
             logger.warning("could not cache a gist in %s: %s", self.folder, exc)
 
 
+#: How sections become gists: ``generate`` (the model writes each) or ``extract`` (each section's
+#: most representative sentences, no model: see memorag_integrations.memory.extract).
+GISTING = ("generate", "extract")
+
+
+def resolve_gisting(gisting: str, generator: TextGenerator) -> str:
+    """``gisting`` as one of :data:`GISTING`; ``auto`` extracts for the embedded model (whose
+    written gists added nothing the benchmarks could measure, at seconds a section) and generates
+    for a model the user named."""
+    if gisting == "auto":
+        return "extract" if is_embedded_default(generator) else "generate"
+    if gisting not in GISTING:
+        raise InvalidInputError(f"gisting must be auto, {' or '.join(GISTING)}; got {gisting!r}")
+    return gisting
+
+
 @dataclass
 class Compressor:
-    """Fits a corpus into ``budget`` tokens of the generator: verbatim if it fits, else gists."""
+    """Fits a corpus into ``budget`` tokens of the generator: verbatim if it fits, else gists
+    (written by the model, or extracted: ``gisting``)."""
 
     generator: TextGenerator
     chunk_tokens: int = GIST_CHUNK_TOKENS
@@ -112,6 +132,7 @@ class Compressor:
     batch_size: int = 4
     max_levels: int = 3
     cache: GistCache | None = None
+    gisting: str = "generate"
 
     def build_context(self, documents: Sequence[Document], prompts: PromptSet, budget: int,
                       *, progress: Progress = True) -> tuple[str, list[Gist]]:
@@ -186,6 +207,11 @@ class Compressor:
         return groups
 
     def _gist_all(self, sections: list[_Section], prompts: PromptSet, progress: Progress, level: int) -> list[Gist]:
+        if self.gisting == "extract":
+            logger.info("extracting %d gists (level %d)", len(sections), level)
+            return [Gist(s.doc_id, s.start, s.end, level, extract_gist(s.text, self.gist_tokens,
+                                                                        self.generator.count_tokens), tuple(s.members))
+                    for s in sections]
         cache = self.cache if self.cache is not None else GistCache()
         keys = [self._key(s.text, prompts) for s in sections]
         results = [cache.get(k) for k in keys]

@@ -28,12 +28,13 @@ class KVMemory(Memory):
         gist_chunk_tokens: int = GIST_CHUNK_TOKENS,
         gist_tokens: int = GIST_TOKENS,
         batch_size: int | None = None,
+        gisting: str = "auto",
     ) -> None:
         generator = model if isinstance(model, TransformersGenerator) else TransformersGenerator(model)
         # Gisting batch: by free GPU memory, 4 on a CPU (see TransformersGenerator.suggest_batch_size).
         batch_size = batch_size or generator.suggest_batch_size(gist_chunk_tokens + gist_tokens)
         super().__init__(generator, max_memory_tokens=max_memory_tokens, gist_chunk_tokens=gist_chunk_tokens,
-                         gist_tokens=gist_tokens, batch_size=batch_size)
+                         gist_tokens=gist_tokens, batch_size=batch_size, gisting=gisting)
         self.lm: TransformersGenerator = generator
         self._prefix: KVPrefix | None = None
         self._prefix_text = ""

@@ -39,13 +39,14 @@ class LlamaCppKVMemory(Memory):
 
     def __init__(self, model: LlamaCppGenerator | str | os.PathLike | None = None, *,
                  max_memory_tokens: int = MAX_MEMORY_TOKENS, gist_chunk_tokens: int = GIST_CHUNK_TOKENS,
-                 gist_tokens: int = GIST_TOKENS, batch_size: int = 1, **generator_options: Any) -> None:
+                 gist_tokens: int = GIST_TOKENS, batch_size: int = 1, gisting: str = "auto",
+                 **generator_options: Any) -> None:
         generator = model if isinstance(model, LlamaCppGenerator) else LlamaCppGenerator(model, **generator_options)
         # batch_size 1: sections are gisted one at a time. Read side by side in the one shared cache,
         # each section's prompt attends over every other's cells too, which cost more than decoding
         # them together saved (0.83x, benchmarks/results/speed-dev-quick.md).
         super().__init__(generator, max_memory_tokens=max_memory_tokens, gist_chunk_tokens=gist_chunk_tokens,
-                         gist_tokens=gist_tokens, batch_size=batch_size)
+                         gist_tokens=gist_tokens, batch_size=batch_size, gisting=gisting)
         self.lm: LlamaCppGenerator = generator
         self._tokens: np.ndarray | None = None  # int32 token ids of the memory prompt
         self._kv = b""  # llama.cpp's state of sequence 0 after reading them

@@ -21,12 +21,12 @@ class PromptMemory(Memory):
 
     def __init__(self, generator: TextGenerator, *, max_memory_tokens: int | None = None,
                  gist_chunk_tokens: int = GIST_CHUNK_TOKENS, gist_tokens: int = GIST_TOKENS,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None, gisting: str = "auto") -> None:
         # Sections gisted per batch: as many as the generator serves at once (a server's or a
         # pool's concurrency), 4 otherwise.
         batch_size = batch_size or max(1, int(getattr(generator, "concurrency", 4)))
         super().__init__(generator, max_memory_tokens=max_memory_tokens, gist_chunk_tokens=gist_chunk_tokens,
-                         gist_tokens=gist_tokens, batch_size=batch_size)
+                         gist_tokens=gist_tokens, batch_size=batch_size, gisting=gisting)
 
     def messages(self, instruction: str) -> list[Message]:
         """The full chat for ``instruction``: the stable memory prefix, then the instruction."""

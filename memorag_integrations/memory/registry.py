@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from memorag_integrations.errors import CorruptStoreError, IncompatibleStoreError, MemoRAGError
+from memorag_integrations.memory.gist import GISTING
 from memorag_integrations.models import loadable_model
 
 if TYPE_CHECKING:
@@ -65,13 +66,18 @@ def memory_from_config(config: dict[str, Any], generator: TextGenerator | None =
 
 def saved_options(config: dict[str, Any]) -> dict[str, Any]:
     """The settings of ``config`` that a memory's constructor takes back (:data:`MEMORY_OPTIONS`),
-    each checked to be a positive integer."""
+    each checked to be a positive integer, and how new text is gisted (``auto`` when the manifest,
+    older than extraction, does not say)."""
     options = {name: config[name] for name in MEMORY_OPTIONS if name in config}
     for name, value in options.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise CorruptStoreError(f"the manifest's memory setting {name} is {value!r}, not a positive integer; "
                                     "memorize the corpus again")
-    return options
+    gisting = config.get("gisting", "auto")
+    if gisting not in ("auto", *GISTING):
+        raise CorruptStoreError(f"the manifest's memory setting gisting is {gisting!r}, not one of "
+                                f"{', '.join(GISTING)}; memorize the corpus again")
+    return options | {"gisting": gisting}
 
 
 def _local_lm(config: dict[str, Any], allow: bool) -> Any:

@@ -7,12 +7,14 @@ from memorag_integrations import IncompatibleStoreError, PromptMemory
 from memorag_integrations.memory.registry import MEMORY_KINDS, memory_from_config, memory_kind
 
 SAVED = {"kind": "prompt", "model": "scripted-test-model", "max_memory_tokens": 1000, "gist_chunk_tokens": 500,
-         "gist_tokens": 32}
+         "gist_tokens": 32, "gisting": "generate"}
 
 
 def test_a_prompt_memory_is_rebuilt_with_its_saved_settings_around_the_given_model():
     memory = memory_from_config(SAVED, ScriptedGenerator())
     assert isinstance(memory, PromptMemory) and memory.config() == SAVED
+    extracting = memory_from_config(SAVED | {"gisting": "extract"}, ScriptedGenerator())
+    assert extracting.compressor.gisting == "extract"
     with pytest.raises(IncompatibleStoreError, match="generator="):
         memory_from_config(SAVED)
 

@@ -32,8 +32,8 @@ from memorag_integrations.memory.base import Memory
 from memorag_integrations.memory.registry import memory_from_config
 from memorag_integrations.models import DEFAULT_EMBEDDER
 from memorag_integrations.retrieval.retriever import DenseRetriever
-from memorag_integrations.store import (check_same, corpus_manifest, read_corpus, read_manifest, write_atomically,
-                                        write_corpus)
+from memorag_integrations.store import (check_memory, check_same, corpus_manifest, read_corpus, read_manifest,
+                                        write_atomically, write_corpus)
 from memorag_integrations.tasks import TaskName
 
 ADAPTER = "llama_index"
@@ -103,7 +103,7 @@ def load_retriever(folder: str | os.PathLike, *, memory: Memory | LLM | None = N
                              chunk_overlap=chunking["chunk_overlap"])
     check_same(chunking, chunker.config(), "embedding model or chunking", folder)
     mem = _memory(manifest["memory"], memory)
-    check_same(manifest["memory"], mem.config(), "memory model or settings", folder)
+    check_memory(manifest["memory"], mem, folder)
 
     core = MemoRAG(mem, chunker, **saved)
     core.documents, core.indexed = read_corpus(folder, mem, manifest, remedy="build the engine again"), False
