@@ -66,6 +66,10 @@ def _answer_mode_option(parser: argparse.ArgumentParser) -> None:
                         help="extractive: the answer quotes the evidence's best sentences (a summary: the most central "
                              "ones); generate: the model writes it; auto (default): extractive with the embedded "
                              "model, generate with one named by --model")
+    parser.add_argument("--clues", action=argparse.BooleanOptionalAction, default=None,
+                        help="whether the memory writes clues (a summary: key points) that search beside the "
+                             "question (default: on with a model named by --model, off with the embedded model, "
+                             "whose clues moved no ranking in the benchmarks)")
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -239,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     memory, retriever = _components(args, memorizing=False)
     engine = MemoRAG.load(args.save_dir, memory, retriever, rerank=getattr(args, "rerank", None),
-                          grounding=getattr(args, "grounding", defaults.GROUNDING), answer_mode=args.answer_mode)
+                          grounding=getattr(args, "grounding", defaults.GROUNDING), answer_mode=args.answer_mode,
+                          write_clues=args.clues)
     question, task = (args.question, args.task) if args.command == "ask" else ("", "summarize")
     if args.stream is None:  # stream to a person at a terminal; print whole results to pipes and files
         args.stream = sys.stdout.isatty() and not args.json

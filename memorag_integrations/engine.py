@@ -18,7 +18,8 @@ from memorag_integrations.documents import as_documents
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          NotMemorizedError, QueryTooLongError)
 from memorag_integrations.extractive import (CENTRAL_CHUNKS, CENTRAL_LABEL, Extracted, answer_quotes, candidates,
-                                             check_answer_mode, pieces, render, resolve_answer_mode, summary_quotes)
+                                             check_answer_mode, is_embedded_default, pieces, render,
+                                             resolve_answer_mode, summary_quotes)
 from memorag_integrations.filters import DocumentFilter, Where
 from memorag_integrations.kvcodec import KV_DTYPES
 from memorag_integrations.llm.base import TextGenerator
@@ -34,8 +35,8 @@ from memorag_integrations.retrieval.rerank import Reranker, can_score, default_r
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence, Quote
-from memorag_integrations.store import (check_chunks, check_same, check_writable, corpus_manifest, read_corpus,
-                                        read_manifest, write_atomically, write_corpus)
+from memorag_integrations.store import (check_chunks, check_memory, check_same, check_writable, corpus_manifest,
+                                        read_corpus, read_manifest, write_atomically, write_corpus)
 from memorag_integrations.tasks import TASK_NAMES, Task, get_task
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class MemoRAG:
         clue_tokens: int = defaults.CLUE_TOKENS,
         answer_tokens: int = defaults.ANSWER_TOKENS,
         answer_mode: str = "auto",
+        write_clues: bool | None = None,
         progress: Progress = True,
     ) -> None:
         if memory is None:
@@ -120,6 +122,10 @@ class MemoRAG:
         self.clue_tokens = check_k(clue_tokens, "clue_tokens")
         self.answer_tokens = check_k(answer_tokens, "answer_tokens")
         self.answer_mode = check_answer_mode(answer_mode)
+        if write_clues is not None and not isinstance(write_clues, bool):
+            raise InvalidInputError(f"write_clues must be True, False or None (off for the embedded model only), "
+                                    f"got {write_clues!r}")
+        self.write_clues = write_clues
         self.progress = progress
         self.documents: list[Document] = []
         #: False when the chunks live in a store outside the engine (an adapter's vector store).
@@ -206,19 +212,39 @@ class MemoRAG:
         return list(self.retriever.chunks) if self.indexed else self.retriever.chunker.chunk(self.documents)
 
     # -- the memory's clues ------------------------------------------------------------------------
+    @property
+    def writes_clues(self) -> bool:
+        """Whether queries ask the memory for clues before retrieval: ``write_clues`` as given, else
+        (None) for every memory model but the embedded SmolLM2-135M. Its clues and key points moved
+        no ranking on the MultiHop-RAG, hotpot and contract suites, for about three times the
+        seconds of a query without them (benchmarks/README.md, "Clues of the embedded model")."""
+        return not is_embedded_default(self.memory.generator) if self.write_clues is None else self.write_clues
+
+    def _writes(self, write: bool | None) -> bool:
+        if write is not None and not isinstance(write, bool):
+            raise InvalidInputError(f"write_clues must be True, False or None (the engine's setting), got {write!r}")
+        return self.writes_clues if write is None else write
+
     def clues(self, query: str = "", task: str | Task = "memorag", *, doc_ids: str | Iterable[str] | None = None,
-              where: Where | None = None) -> Clues | None:
+              where: Where | None = None, write: bool | None = None) -> Clues | None:
         """What the memory writes for ``query`` under ``task``: clue spans and surrogate questions
         (``memorag``), key points (``summarize``), nothing (``qa``). With ``doc_ids`` / ``where``
-        the clues come from those documents' part of the memory (none when no document matches)."""
+        the clues come from those documents' part of the memory (none when no document matches).
+        None, without a model call, when the engine writes no clues (``write``, default
+        :attr:`writes_clues`): retrieval then searches with the query alone."""
         checked = self.check_query(query, task)
+        if not self._writes(write):
+            return None
         memory = self.memory_for(self.routed(checked[1], self.select(doc_ids, where)))
         return None if memory is None else self._clues(*checked, memory)
 
     async def aclues(self, query: str = "", task: str | Task = "memorag", *,
-                     doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Clues | None:
+                     doc_ids: str | Iterable[str] | None = None, where: Where | None = None,
+                     write: bool | None = None) -> Clues | None:
         """Async :meth:`clues`; the memory calls run concurrently."""
         checked = self.check_query(query, task)
+        if not self._writes(write):
+            return None
         memory = await asyncio.to_thread(lambda: self.memory_for(self.routed(checked[1], self.select(doc_ids, where))))
         return None if memory is None else await self._aclues(*checked, memory)
 
@@ -259,14 +285,15 @@ class MemoRAG:
         return self.memory.part(documents) if documents else None
 
     def expand(self, query: str) -> Clues:
-        """Ask the memory for clue spans, surrogate questions and (if ``use_draft``) a draft answer."""
-        clues = self.clues(query, "memorag")
+        """Ask the memory for clue spans, surrogate questions and (if ``use_draft``) a draft answer,
+        whatever :attr:`writes_clues` says."""
+        clues = self.clues(query, "memorag", write=True)
         assert clues is not None
         return clues
 
     async def aexpand(self, query: str) -> Clues:
         """Async :meth:`expand`; the memory calls run concurrently."""
-        clues = await self.aclues(query, "memorag")
+        clues = await self.aclues(query, "memorag", write=True)
         assert clues is not None
         return clues
 
@@ -275,7 +302,8 @@ class MemoRAG:
                  doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> list[Evidence]:
         """Evidence for ``query``: every clue and the query itself search the index, fused by RRF.
 
-        ``clues`` defaults to :meth:`expand` of the query; pass ``Clues()`` for plain dense retrieval.
+        ``clues`` defaults to the memory's for the query (see :attr:`writes_clues`); pass ``Clues()``
+        for plain dense retrieval.
         ``doc_ids`` / ``where`` keep to some documents (see :meth:`select`): the evidence is theirs,
         and so are the clues' memory.
         """
@@ -285,7 +313,7 @@ class MemoRAG:
         if clues is None:
             checked = self.check_query(query)
             memory = self.memory_for(self.routed(checked[1], documents))
-            clues = self._clues(*checked, memory) if memory is not None else None
+            clues = self._clues(*checked, memory) if memory is not None and self.writes_clues else None
         return [self._evidence(h) for h in self.rank(query, clues, k=k, documents=documents)]
 
     def rank(self, query: str, clues: Clues | None, *, k: int | None = None, searcher: Searcher | None = None,
@@ -514,8 +542,10 @@ class MemoRAG:
         return Extracted(render([quote]), [quote], list(evidence))
 
     def prepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
-                doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Prepared:
-        """Every step before the final generation: clues, retrieval and the prompt."""
+                doc_ids: str | Iterable[str] | None = None, where: Where | None = None,
+                write_clues: bool | None = None) -> Prepared:
+        """Every step before the final generation: clues (``write_clues``, default
+        :attr:`writes_clues`), retrieval and the prompt."""
         task, query, prompts = self.check_query(query, task)
         k = self._k(k)
         documents = self.select(doc_ids, where)
@@ -523,14 +553,15 @@ class MemoRAG:
         memory = self.memory_for(self.routed(query, documents))
         if memory is None or not task.retrieves:
             return self._prepared(task, query, prompts, memory, documents=documents)
-        clues = self._clues(task, query, prompts, memory)
+        clues = self._clues(task, query, prompts, memory) if self._writes(write_clues) else None
         t1 = time.perf_counter()
         hits = self.rank(query, clues, k=k, documents=documents)
         return self._prepared(task, query, prompts, memory, clues, hits, documents=documents, expand=t1 - t0,
                               retrieve=time.perf_counter() - t1)
 
     async def aprepare(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,
-                       doc_ids: str | Iterable[str] | None = None, where: Where | None = None) -> Prepared:
+                       doc_ids: str | Iterable[str] | None = None, where: Where | None = None,
+                       write_clues: bool | None = None) -> Prepared:
         """Async :meth:`prepare`."""
         task, query, prompts = self.check_query(query, task)
         k = self._k(k)
@@ -539,7 +570,7 @@ class MemoRAG:
         memory = await asyncio.to_thread(lambda: self.memory_for(self.routed(query, documents)))
         if memory is None or not task.retrieves:
             return self._prepared(task, query, prompts, memory, documents=documents)
-        clues = await self._aclues(task, query, prompts, memory)
+        clues = await self._aclues(task, query, prompts, memory) if self._writes(write_clues) else None
         t1 = time.perf_counter()
         hits = await self.arank(query, clues, k=k, documents=documents)
         return self._prepared(task, query, prompts, memory, clues, hits, documents=documents, expand=t1 - t0,
@@ -683,7 +714,7 @@ class MemoRAG:
             memory = memory_from_config(saved_memory, generator, allow_models_from_manifest=allow_models_from_manifest)
         if retriever is None:
             retriever = _saved_retriever(saved_retriever, allow_models_from_manifest)
-        check_same(saved_memory, memory.config(), "memory model or settings", folder)
+        check_memory(saved_memory, memory, folder)
         check_same(saved_retriever, retriever.config(), "embedder or chunking", folder)
         engine = cls(memory, retriever, generator, **options)
         engine.documents = read_corpus(folder, memory, manifest, remedy="memorize the corpus again")

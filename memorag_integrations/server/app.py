@@ -79,6 +79,9 @@ class AskRequest(BaseModel):
     answer_mode: Literal["auto", "extractive", "generate"] | None = Field(
         None, description="extractive: quote the evidence's sentences; generate: the model writes the answer; auto "
                           "(the corpus engine's default): extractive for the embedded default model only")
+    clues: bool | None = Field(None, description="whether the memory writes clues (a summary: key points) that "
+                                                  "search beside the question; default: the corpus engine's, off "
+                                                  "for the embedded default model only")
     compare_dense: bool = Field(False, description="also send plain dense retrieval's evidence")
     doc_ids: list[str] | None = Field(None, description="answer from these documents only (ids as GET "
                                                         "/api/corpora/{name} lists them)")
@@ -206,7 +209,7 @@ def _answer_events(engine: Any, body: AskRequest, answerer: Any) -> Iterator[str
     t0 = time.perf_counter()
     try:
         filters = {"doc_ids": body.doc_ids, "where": body.where}
-        prepared = engine.prepare(body.question, body.task, k=body.k, **filters)
+        prepared = engine.prepare(body.question, body.task, k=body.k, write_clues=body.clues, **filters)
         mode = engine.answer_mode_for(prepared.task, body.answer_mode, generator=answerer)
         t1 = time.perf_counter()
         extracted = engine.extract(prepared) if mode == "extractive" else None

@@ -68,7 +68,24 @@ def test_grounding_and_rerank_reach_the_loaded_engine(given, expected, monkeypat
     monkeypatch.setattr(MemoRAG, "load", classmethod(load))
     with pytest.raises(KeyboardInterrupt):
         cli.main(["ask", str(tmp_path), "q", "--rerank", "4", *given])
-    assert seen == {"rerank": 4, "grounding": expected, "answer_mode": "auto"}
+    assert seen == {"rerank": 4, "grounding": expected, "answer_mode": "auto", "write_clues": None}
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], None), (["--clues"], True), (["--no-clues"], False)])
+def test_clues_reach_the_loaded_engine(given, expected, monkeypatch, tmp_path):
+    from memorag_integrations.engine import MemoRAG
+
+    seen = {}
+
+    def load(cls, save_dir, memory, retriever, **options):
+        seen.update(options)
+        raise KeyboardInterrupt  # stop before any model would answer
+
+    monkeypatch.setattr(cli, "_components", lambda args, memorizing: (None, None))
+    monkeypatch.setattr(MemoRAG, "load", classmethod(load))
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["ask", str(tmp_path), "q", *given])
+    assert seen["write_clues"] is expected
 
 
 def test_only_loopback_binds_without_a_token():

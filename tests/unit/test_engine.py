@@ -124,7 +124,7 @@ def test_save_and_load_roundtrip(engine, tmp_path):
     assert manifest["format_version"] == 1
     assert manifest["retriever"]["embedder"] == "hash-embedder"
     assert manifest["memory"] == {"kind": "prompt", "model": "scripted-test-model", "max_memory_tokens": 3072,
-                                  "gist_chunk_tokens": 1536, "gist_tokens": 64}
+                                  "gist_chunk_tokens": 1536, "gist_tokens": 64, "gisting": "generate"}
     loaded = MemoRAG.load(folder, PromptMemory(ScriptedGenerator()),
                           DenseRetriever(HashEmbedder(), chunk_tokens=10, chunk_overlap=0))
     after = loaded.answer("When was the launch?")
@@ -222,3 +222,39 @@ def test_second_level_gisting_merges_only_as_much_as_the_budget_needs(tmp_path):
     changed = [replace(g, gist="a new gist " + "word " * 18) if i == 20 else g for i, g in enumerate(gists)]
     before, after = {g.text for g in groups}, {g.text for g in compressor._regroup(changed, every=2)}
     assert 1 <= len(after - before) <= 2
+
+
+def embedded_engine(**options) -> MemoRAG:
+    """An engine whose memory model reports itself as the embedded default (scripted here)."""
+    from memorag_integrations.models import DEFAULT_LM
+
+    gen = ScriptedGenerator()
+    gen.identity = DEFAULT_LM
+    retriever = DenseRetriever(HashEmbedder(), chunk_tokens=10, chunk_overlap=0)
+    return MemoRAG(PromptMemory(gen, gisting="generate"), retriever, progress=False, **options).memorize(TEXT)
+
+
+def test_the_embedded_model_writes_no_clues_unless_asked():
+    import asyncio
+
+    engine = embedded_engine(rerank=0)
+    calls = engine.memory.generator.calls
+    assert engine.writes_clues is False
+    before = len(calls)
+    answer = engine.answer("When was the launch?", answer_mode="extractive")
+    assert answer.clues is None and answer.evidence and len(calls) == before  # the memory was not asked
+    assert engine.clues("When was the launch?") is None and asyncio.run(engine.aclues("When?")) is None
+    assert len(calls) == before
+    # Asked for, in the call or in the engine, it writes them as before.
+    assert engine.expand("When was the launch?").spans == ["the launch happened in 1969", "crew of three"]
+    assert engine.prepare("When was the launch?", write_clues=True).clues.spans
+    assert asyncio.run(engine.aprepare("When was the launch?", write_clues=True)).clues.spans
+    assert embedded_engine(write_clues=True).answer("When?", answer_mode="extractive").clues.spans
+    assert make_engine().writes_clues is True  # any other model writes them by default
+
+
+def test_write_clues_takes_only_a_bool_or_none():
+    with pytest.raises(InvalidInputError, match="write_clues must be True, False or None"):
+        make_engine(write_clues="yes")
+    with pytest.raises(InvalidInputError, match="write_clues must be True, False or None"):
+        make_engine().memorize(TEXT).prepare("When?", write_clues=1)
