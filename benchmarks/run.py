@@ -55,6 +55,7 @@ class Settings:
     gist_tokens: int = 64
     int8: bool = False  # the embedded model with int8 linear layers (TransformersGenerator(int8=True))
     gisting: str = "auto"  # the memory's: auto extracts for the embedded model, generates for a preset
+    scoring: str = "auto"  # how the embedded model scores passages: auto (ONNX Runtime where installed), torch
     sizes: dict[str, Any] = field(default_factory=dict)
 
     def memory_key(self) -> dict[str, Any]:
@@ -66,7 +67,16 @@ class Settings:
             key["int8"] = True
         if self.gisting_used() == "extract":
             key["gisting"] = "extract"
+        if self.scoring_used() == "onnx":
+            key["scoring"] = "onnx"
         return key
+
+    def scoring_used(self) -> str:
+        from memorag_integrations.llm.onnx_scoring import onnx_available
+
+        if self.model != "smollm2" or self.int8 or self.scoring == "torch":
+            return "torch"
+        return "onnx" if self.scoring == "onnx" or onnx_available() else "torch"
 
     def gisting_used(self) -> str:
         if self.gisting == "auto":
@@ -109,7 +119,7 @@ class Models:
 
         self.settings = settings
         self.embedder = SentenceTransformerEmbedder()
-        self.generator = load_generator(settings.model, int8=settings.int8)
+        self.generator = load_generator(settings.model, int8=settings.int8, scoring=settings.scoring_used())
 
     def memory(self):
         s = self.settings
@@ -132,13 +142,13 @@ class Models:
                               chunk_overlap=self.settings.chunk_overlap)
 
 
-def load_generator(model: str, *, int8: bool = False):
+def load_generator(model: str, *, int8: bool = False, scoring: str = "auto"):
     """The embedded SmolLM2 through transformers (``int8``: with int8 linear layers), or a Qwen
     preset through llama.cpp when the core's llama.cpp backend is installed (transformers otherwise)."""
     from memorag_integrations.llm.transformers import TransformersGenerator
 
     if model == "smollm2":
-        return TransformersGenerator(int8=int8)
+        return TransformersGenerator(int8=int8, scoring=scoring)
     from benchmarks.models import preset_gguf
 
     path = preset_gguf(model)
@@ -425,6 +435,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extractive", action="store_true",
                         help="also answer each method's evidence by quoting its best sentences (turns answers on)")
     parser.add_argument("--int8", action="store_true", help="the embedded model with int8 linear layers")
+    parser.add_argument("--scoring", choices=("auto", "onnx", "torch"), default="auto",
+                        help="how the embedded model scores passages (auto: ONNX Runtime where it is installed)")
     parser.add_argument("--gisting", choices=("auto", "generate", "extract"), default="auto",
                         help="how the memory gists a long corpus (auto: extract with the embedded model)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -432,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     methods = tuple(dict.fromkeys([*args.methods, *(ABLATION_METHODS if args.ablation else ())]))
     settings = Settings(quick=args.quick, split=args.split, model=args.model, methods=methods, k=args.k,
-                        answers=not args.no_answers, extractive=args.extractive, int8=args.int8,
+                        answers=not args.no_answers, extractive=args.extractive, int8=args.int8, scoring=args.scoring,
                         gisting=args.gisting,
                         sizes=QUICK if args.quick else FULL)
     if not args.quick:

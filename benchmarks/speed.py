@@ -86,8 +86,8 @@ class Backend(NamedTuple):
     engine_options: dict[str, Any] = {}
 
 
-#: The landed path before extracted gists and clue-free queries became the embedded model's
-#: defaults: gists written by the model, clues before every search.
+#: The landed path before extracted gists, clue-free queries and ONNX Runtime's scoring became the
+#: embedded model's defaults: gists written by the model, clues before every search, torch's scores.
 EXACT = EXACT_BACKEND
 
 
@@ -102,7 +102,8 @@ def backends(*, exact: bool = False) -> list[Backend]:
     lm = TransformersGenerator()
     found.append(Backend("transformers", lm, lambda: KVMemory(lm)))
     if exact:
-        found.append(Backend(EXACT, lm, lambda: KVMemory(lm, gisting="generate"), {"write_clues": True}))
+        exact_lm = TransformersGenerator(scoring="torch")
+        found.append(Backend(EXACT, exact_lm, lambda: KVMemory(exact_lm, gisting="generate"), {"write_clues": True}))
         int8_lm = TransformersGenerator(int8=True)
         found.append(Backend("transformers, int8", int8_lm, lambda: KVMemory(int8_lm)))
     try:
@@ -260,6 +261,7 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     row = {"backend": name, "model": generator.identity, "document_tokens": tokens,
            "memory_gisting": engine.memory.compressor.gisting, "clues": engine.writes_clues,
            "int8": bool(getattr(generator, "int8", False)),
+           "scoring": "onnx" if getattr(generator, "scorer", None) is not None else "torch",
            "memory_gists": len(engine.memory.gists), "chunks": len(engine.retriever.chunks),
            "gists_cached": cached, "memorize_new_tokens": tokens - read_tokens,
            "memorize_s": round(memorize_s, 1),
