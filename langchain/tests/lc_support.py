@@ -56,13 +56,14 @@ def chat_model(max_tokens: int = 24):
 
 @functools.cache
 def kv_retriever():
-    """The default path: the local KV memory and the core's FAISS index, memorized once."""
+    """The default path: the local KV memory and the core's FAISS index, memorized once; with the
+    memory's clues, which the embedded model writes only when asked, so the tests can follow them."""
     from memorag_integrations.memory.kv import KVMemory
 
     from langchain_memorag import MemoRAGRetriever
 
     return MemoRAGRetriever.from_texts([reference_text()], embeddings(), ids=["langref"],
-                                       memory=KVMemory(lm()), k=3, **SMALL)
+                                       memory=KVMemory(lm()), k=3, write_clues=True, **SMALL)
 
 
 def with_store(store):

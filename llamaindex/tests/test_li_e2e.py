@@ -37,9 +37,10 @@ def embed():
 
 @pytest.fixture(scope="module")
 def simple(lm, embed):
-    """Memorized once: the default simple vector store, the memory's model answering."""
+    """Memorized once: the default simple vector store, the memory's model answering, with the
+    memory's clues (the embedded model writes them only when asked) for the tests to follow."""
     return MemoRAGQueryEngine.from_documents([Document(text=TEXT, doc_id="langref")], memory=KVMemory(lm),
-                                             embed_model=embed, **FAST)
+                                             embed_model=embed, write_clues=True, **FAST)
 
 
 @pytest.fixture(scope="module")

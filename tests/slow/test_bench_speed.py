@@ -51,7 +51,8 @@ def test_a_grown_document_reads_only_its_new_text(tmp_path, reference_text):
     from memorag_integrations.memory.kv import KVMemory
 
     name, generator, _, _ = speed.backends()[0]
-    small_memory = lambda: KVMemory(generator, max_memory_tokens=96, gist_chunk_tokens=128, gist_tokens=6)  # noqa: E731
+    small_memory = lambda: KVMemory(generator, max_memory_tokens=96, gist_chunk_tokens=128, gist_tokens=6,  # noqa: E731
+                                    gisting="generate")  # the model's gists are the ones a cache keeps
     short = speed.cut_to_tokens(reference_text, generator, 300)
     long = speed.cut_to_tokens(reference_text, generator, 600)
     assert long.startswith(short) and len(long) > len(short)

@@ -10,7 +10,7 @@ from memorag_integrations.memory.gist import GistCache
 
 pytestmark = pytest.mark.slow
 
-FAST = {"clue_tokens": 24, "answer_tokens": 16, "k": 4}
+FAST = {"clue_tokens": 24, "answer_tokens": 16, "k": 4, "write_clues": True}  # the part memory writes the clues
 TOPICS = ("break", "assert", "with")
 QUESTION = "What happens when the assertion fails?"
 

@@ -82,7 +82,7 @@ def test_an_upload_becomes_a_listed_corpus(client, corpus):
 
 
 def test_an_answer_streams_clues_evidence_quotes_tokens_timings_then_done(client, corpus):
-    got = events(client, corpus, compare_dense=True)
+    got = events(client, corpus, compare_dense=True, clues=True)  # the embedded model writes none unless asked
     names = [n for n, _ in got]
     assert names[:4] == ["clues", "evidence", "dense", "quotes"] and names[-2:] == ["timings", "done"]
     assert set(names[4:-2]) == {"token"} and len(names[4:-2]) >= 1
@@ -106,6 +106,7 @@ def test_an_answer_streams_clues_evidence_quotes_tokens_timings_then_done(client
 def test_the_request_picks_the_answer_mode(client, corpus):
     got = events(client, corpus, answer_mode="generate")
     assert got[2] == ("quotes", {"mode": "generate", "quotes": []})
+    assert got[0][1]["spans"] == [] and got[0][1]["surrogate_questions"] == []  # no clues by default
     assert "generate" in got[-2][1] and "".join(d["text"] for n, d in got if n == "token").strip()
     summary = events(client, corpus, question="", task="summarize")
     quoted = dict(summary)["quotes"]

@@ -41,7 +41,7 @@ ADAPTER = "llama_index"
 SAFE_PATH = re.compile(r"[A-Za-z0-9_][\w.-]*(/[A-Za-z0-9_][\w.-]*)*")
 INDEX_DIR = "index"
 ENGINE_OPTIONS = ("k", "token_budget", "use_draft", "query_weight", "rrf_k", "grounding", "feedback", "rerank",
-                  "clue_tokens", "answer_tokens")
+                  "clue_tokens", "answer_tokens", "write_clues")
 
 
 def persist_retriever(retriever: MemoRAGRetriever, task: str, folder: str | os.PathLike, *,
