@@ -136,7 +136,7 @@ def speed_table(result: dict[str, Any]) -> str:
     # A row that found the gists of a shorter document in its cache reads only the rest: its
     # throughput is that of the new text.
     lines = ["| backend | doc tokens | gists cached | prefill tok/s | memorize s | memorize tok/s (new text) | "
-             "share of prefill | load s | folder KB / 1k tok | p50 expand | p50 retrieve | p50 generate | "
+             "share of prefill | load s | folder KB / 1k tok | p50 expand | p50 retrieve | p50 answer | "
              "p50 total | p95 total | first answer token p50 | uncached p50 total | uncached / cached | "
              "memory call first token: cached / re-read (ratio) | peak RSS MB |",
              "| --- | " + " | ".join("---:" for _ in range(18)) + " |"]
