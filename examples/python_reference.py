@@ -3,14 +3,15 @@
 The Language Reference ships with every CPython as ``pydoc_data.topics`` (about 65k words).
 The memorized corpus is saved to ./memorag-langref and loaded from there on later runs.
 
-For each question it prints what the memory wrote (clues, surrogate questions), the best evidence
-as text (an excerpt with its best-matching sentence marked >>like this<<), the answer with its
-citations and the timings. The embedded SmolLM2-135M cannot write a faithful answer, so by default
-the answer quotes the evidence's own sentences (``answer_mode="auto"``); ``--answer-mode generate``
-shows what the small model writes instead, and the end of the output says how to have a capable
-model write the answers.
+For each question it prints the best evidence as text (an excerpt with its best-matching sentence
+marked >>like this<<) and the queries that found it, the answer with its citations and the timings.
+The embedded SmolLM2-135M cannot write a faithful answer, so by default the answer quotes the
+evidence's own sentences (``answer_mode="auto"``); ``--answer-mode generate`` shows what the small
+model writes instead, and the end of the output says how to have a capable model write the answers.
+Nor do its clues find more than the question does (benchmarks/README.md), so it writes none unless
+asked: ``--clues`` prints them (clue spans, surrogate questions) and searches them too.
 
-    python examples/python_reference.py [--save-dir DIR] [--fresh] [--answer-mode auto|extractive|generate]
+    python examples/python_reference.py [--save-dir DIR] [--fresh] [--answer-mode auto|extractive|generate] [--clues]
 """
 
 from __future__ import annotations
@@ -117,17 +118,19 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="memorize again even if the folder exists")
     parser.add_argument("--answer-mode", choices=("auto", "extractive", "generate"), default="auto",
                         help="auto (default): quotes with the embedded model; generate: the model writes the answers")
+    parser.add_argument("--clues", action="store_true", help="have the memory write clues and search them too")
     args = parser.parse_args()
+    options = {"answer_mode": args.answer_mode, "write_clues": True if args.clues else None}
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     save_dir = Path(args.save_dir)
     t0 = time.perf_counter()
     if save_dir.exists() and not args.fresh:
-        engine = MemoRAG.load(save_dir, answer_mode=args.answer_mode)
+        engine = MemoRAG.load(save_dir, **options)
         print(f"loaded {save_dir} in {time.perf_counter() - t0:.1f}s")
     else:
         doc = language_reference()
-        engine = MemoRAG(answer_mode=args.answer_mode)
+        engine = MemoRAG(**options)
         engine.memorize(doc, save_dir=save_dir, overwrite=True)
         print(f"memorized the Language Reference ({len(doc.text.split())} words, "
               f"{len(engine.retriever.chunks)} chunks) "
