@@ -162,19 +162,23 @@ class RecordedScores(Reranker):
 
 class Methods:
     """The methods over one memorized engine. ``expand_tokens`` caps what any LLM writes to expand
-    a query (clues, peers' query variants, HyDE documents); ``answer_tokens`` caps answers.
+    a query (clues, peers' query variants, HyDE documents); ``answer_tokens`` caps answers;
+    ``rerank_sentences``: how many sentences of each candidate the reranker reads (None: all).
     ``calls`` (a file) keeps the memory's answers so that a second run does not write them again."""
 
     def __init__(self, engine: MemoRAG, k: int, *, expand_tokens: int, answer_tokens: int,
-                 calls: Path | None = None) -> None:
+                 calls: Path | None = None, rerank_sentences: int | None = None) -> None:
         self.engine, self.k = engine, k
         self.expand_tokens, self.answer_tokens = expand_tokens, answer_tokens
         engine.clue_tokens = expand_tokens
         self.memory_calls = RecordedCalls(engine.memory.generate_many, calls)
         engine.memory.generate_many = self.memory_calls.many  # type: ignore[method-assign]
         self.routed_calls = RecordedCalls(engine.memory.generate_many, calls and calls.with_suffix(".routed.json"))
-        self.reranker = RecordedScores(QueryLikelihoodReranker(engine.generator),
-                                       calls and calls.with_suffix(".scores.json"))
+        # The scores are recorded by passage, so a reader of other sentences records elsewhere.
+        scores = calls and calls.with_suffix(f".{rerank_sentences}-sentences.scores.json" if rerank_sentences
+                                             else ".scores.json")
+        self.reranker = RecordedScores(QueryLikelihoodReranker(engine.generator, sentences=rerank_sentences,
+                                                               encode=engine.retriever.embedder.encode), scores)
         self._expansions: dict[str, tuple[Clues, float]] = {}
         self._drafts: dict[str, tuple[str, float]] = {}
         self._routed: dict[str, tuple[Clues, float]] = {}

@@ -56,6 +56,7 @@ class Settings:
     int8: bool = False  # the embedded model with int8 linear layers (TransformersGenerator(int8=True))
     gisting: str = "auto"  # the memory's: auto extracts for the embedded model, generates for a preset
     scoring: str = "auto"  # how the embedded model scores passages: auto (ONNX Runtime where installed), torch
+    rerank_sentences: int | None = defaults.RERANK_SENTENCES  # sentences of a candidate the reranker reads
     sizes: dict[str, Any] = field(default_factory=dict)
 
     def memory_key(self) -> dict[str, Any]:
@@ -243,7 +244,7 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
         corpora.append({"task": task.name, "chunks": len(engine.retriever.chunks), "memorize_s": memorize_s,
                         "memory_gists": len(engine.memory.gists)})
         methods = Methods(engine, settings.depth, expand_tokens=settings.expand_tokens,
-                          answer_tokens=settings.answer_tokens,
+                          answer_tokens=settings.answer_tokens, rerank_sentences=settings.rerank_sentences,
                           calls=cache_folder(task, settings).with_suffix(".calls.json"))
         for q in task.questions:
             record = {"qid": q.qid, "question": q.question, "answers": q.answers, "info": q.info, "methods": {}}
@@ -435,6 +436,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extractive", action="store_true",
                         help="also answer each method's evidence by quoting its best sentences (turns answers on)")
     parser.add_argument("--int8", action="store_true", help="the embedded model with int8 linear layers")
+    parser.add_argument("--rerank-sentences", type=int, default=defaults.RERANK_SENTENCES or 0,
+                        help="sentences of each candidate the reranker reads, nearest the question (0: all)")
     parser.add_argument("--scoring", choices=("auto", "onnx", "torch"), default="auto",
                         help="how the embedded model scores passages (auto: ONNX Runtime where it is installed)")
     parser.add_argument("--gisting", choices=("auto", "generate", "extract"), default="auto",
@@ -445,6 +448,7 @@ def main(argv: list[str] | None = None) -> None:
     methods = tuple(dict.fromkeys([*args.methods, *(ABLATION_METHODS if args.ablation else ())]))
     settings = Settings(quick=args.quick, split=args.split, model=args.model, methods=methods, k=args.k,
                         answers=not args.no_answers, extractive=args.extractive, int8=args.int8, scoring=args.scoring,
+                        rerank_sentences=args.rerank_sentences or None,
                         gisting=args.gisting,
                         sizes=QUICK if args.quick else FULL)
     if not args.quick:

@@ -49,6 +49,9 @@ FEEDBACK = 0
 # embedded model it lifted hotpot R@5 both golds by +0.06 on dev and +0.08 over the clues alone on
 # held-out, for about 5 s a query on two cores.
 RERANK = 10
+# Sentences of each candidate the default reranker reads: the ones nearest the question by the
+# embedder (None: whole passages). See benchmarks/README.md, "The reranker reads the best sentences".
+RERANK_SENTENCES: int | None = None
 # The catalog's scoped searches (see pipeline.Steps.scope): one search per source a question names,
 # over that source's documents, each weighing SCOPE_WEIGHT in the fusion, the best SCOPE_SEED hits of
 # each first. Chosen on MultiHop-RAG dev (39 questions): all gold articles in the top 10 +0.128 over

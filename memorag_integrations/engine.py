@@ -117,7 +117,7 @@ class MemoRAG:
         self._catalog: tuple[list[Document], Catalog] | None = None
         self.fusion, self.steps  # noqa: B018 (bad settings fail here, not at the first query)
         if self.steps.rerank and reranker is None:
-            self.reranker = default_reranker(self.generator)
+            self.reranker = default_reranker(self.generator, self.retriever.embedder.encode)
         self.route = None if route is None else check_k(route, "route")
         self.clue_tokens = check_k(clue_tokens, "clue_tokens")
         self.answer_tokens = check_k(answer_tokens, "answer_tokens")

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
+
+from memorag_integrations.defaults import RERANK_SENTENCES
 from memorag_integrations.errors import InvalidInputError
+from memorag_integrations.extractive import sentence_spans
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.prompts import detect_language, get_prompts
 
@@ -32,19 +36,57 @@ class Reranker(ABC):
 class QueryLikelihoodReranker(Reranker):
     """Scores a passage by the log-probability ``generator`` gives the query as a question the
     passage answers (the prompt set of the query's language). The generator must expose token
-    probabilities (:meth:`TextGenerator.continuation_logprobs`: transformers and llama.cpp models do)."""
+    probabilities (:meth:`TextGenerator.continuation_logprobs`: transformers and llama.cpp models do).
 
-    def __init__(self, generator: TextGenerator) -> None:
-        self.generator = generator
+    ``sentences``: the model reads only that many sentences of each passage, the ones nearest the
+    query by ``encode`` (an embedder's), in their order; a passage with no more sentences than that
+    is read whole. None reads every passage whole."""
+
+    def __init__(self, generator: TextGenerator, *, sentences: int | None = None,
+                 encode: Callable[[list[str]], np.ndarray] | None = None) -> None:
+        if sentences is not None:
+            if isinstance(sentences, bool) or not isinstance(sentences, int) or sentences < 1:
+                raise InvalidInputError(f"sentences must be a positive whole number, or None to read passages whole; "
+                                        f"got {sentences!r}")
+            if encode is None:
+                raise InvalidInputError("sentences needs encode (an embedder's encode) to find each passage's "
+                                        "sentences nearest the query")
+        self.generator, self.sentences, self.encode = generator, sentences, encode
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
         template = get_prompts(detect_language(query)).passage_question
-        return self.generator.continuation_logprobs([template.format(text=t.strip()) for t in texts], query.strip())
+        passages = [t.strip() for t in texts]
+        if self.sentences is not None and self.encode is not None:
+            passages = nearest_sentences(query, passages, self.sentences, self.encode)
+        return self.generator.continuation_logprobs([template.format(text=t) for t in passages], query.strip())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.generator!r})"
+
+
+def nearest_sentences(query: str, passages: Sequence[str], n: int,
+                      encode: Callable[[list[str]], np.ndarray]) -> list[str]:
+    """Each passage as its ``n`` sentences nearest ``query`` (cosine of ``encode``'s vectors), in
+    their order, joined by spaces; a passage of ``n`` sentences or fewer as it is. One call of
+    ``encode`` embeds the query and every sentence."""
+    split = [[p[a:b] for a, b in sentence_spans(p)] for p in passages]
+    pool = [s for sents in split if len(sents) > n for s in sents]
+    if not pool:
+        return list(passages)
+    vectors = np.asarray(encode([query, *pool]), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarity, at, out = vectors[1:] @ vectors[0], 0, []
+    for passage, sents in zip(passages, split):
+        if len(sents) <= n:
+            out.append(passage)
+            continue
+        mine = similarity[at:at + len(sents)]
+        at += len(sents)
+        keep = sorted(np.argsort(-mine, kind="stable")[:n])
+        out.append(" ".join(sents[i] for i in keep))
+    return out
 
 
 def can_score(generator: TextGenerator) -> bool:
@@ -53,10 +95,14 @@ def can_score(generator: TextGenerator) -> bool:
     return type(generator).continuation_logprobs is not TextGenerator.continuation_logprobs
 
 
-def default_reranker(generator: TextGenerator) -> QueryLikelihoodReranker:
+def default_reranker(generator: TextGenerator,
+                     encode: Callable[[list[str]], np.ndarray] | None = None) -> QueryLikelihoodReranker:
     """The engine's reranker when it is asked to rerank and given none: the likelihoods of its own
-    generator, or a typed error where that generator cannot score text."""
+    generator, reading each passage's :data:`~memorag_integrations.defaults.RERANK_SENTENCES`
+    sentences nearest the query by ``encode`` (whole passages without it), or a typed error where
+    that generator cannot score text."""
     if not can_score(generator):
         raise InvalidInputError(f"rerank needs a model that scores text, and {type(generator).__name__} cannot: pass "
                                 "reranker=QueryLikelihoodReranker(TransformersGenerator(...)), or rerank=0")
-    return QueryLikelihoodReranker(generator)
+    sentences = RERANK_SENTENCES if encode is not None else None
+    return QueryLikelihoodReranker(generator, sentences=sentences, encode=encode)

@@ -123,3 +123,43 @@ def test_by_default_the_engine_reranks_only_where_a_model_can_score(monkeypatch)
     assert engine(reranker=WordReranker()).steps.rerank == 4  # a reranker of its own
     off = MemoRAG(PromptMemory(ScoringGenerator()), DenseRetriever(HashEmbedder()), rerank=0, progress=False)
     assert off.steps.rerank == 0 and off.reranker is None
+
+
+def bag_of_words(texts):
+    """A stand-in embedder: one dimension per word of a small vocabulary."""
+    import numpy as np
+
+    vocab = ["loop", "break", "early", "exit", "class", "attribute", "weather", "rain"]
+    return np.array([[t.lower().count(w) for w in vocab] for t in texts], dtype=float)
+
+
+class RecordingScorer(ScriptedGenerator):
+    def __init__(self):
+        super().__init__()
+        self.prompts = []
+
+    def continuation_logprobs(self, prompts, continuation):
+        self.prompts.extend(prompts)
+        return [0.0] * len(prompts)
+
+
+def test_the_reranker_can_read_each_passages_sentences_nearest_the_query():
+    from memorag_integrations.retrieval.rerank import nearest_sentences
+
+    passage = ("The weather was fine all week. A break statement ends the loop early. "
+               "Classes define each attribute they hold. Rain fell hard on Sunday night. Use exit to leave early.")
+    short = "A loop can break early."
+    got = nearest_sentences("How do I break out of a loop early?", [passage, short], 2, bag_of_words)
+    assert got == ["A break statement ends the loop early. Use exit to leave early.", short]  # in their order
+    assert nearest_sentences("q", ["no sentences here", short], 2, bag_of_words) == ["no sentences here", short]
+    gen = RecordingScorer()
+    QueryLikelihoodReranker(gen, sentences=1, encode=bag_of_words).score("Why did rain fall?", [passage])
+    assert "Rain fell hard on Sunday night." in gen.prompts[0]
+    assert "The weather was fine" not in gen.prompts[0]
+
+
+def test_reading_sentences_needs_an_embedder_and_a_positive_count():
+    with pytest.raises(InvalidInputError, match="sentences needs encode"):
+        QueryLikelihoodReranker(ScriptedGenerator(), sentences=2)
+    with pytest.raises(InvalidInputError, match="sentences must be a positive whole number"):
+        QueryLikelihoodReranker(ScriptedGenerator(), sentences=0, encode=bag_of_words)
