@@ -73,4 +73,6 @@ def test_the_main_jobs_answers_in_the_readme_are_the_corpus_text_at_their_spans(
             text = re.sub(r" \[\d+\]$", "", quote.strip())
             assert display(reference.text[int(m.group(2)):int(m.group(3))]) == text
             checked += 1
-    assert checked == 6 and sum(line.startswith("Q: ") for line in lines) == len(job.QUESTIONS)
+    quotes = sum(bool(re.search(r" \[\d+\]$", line)) for line in lines)
+    assert checked == quotes >= len(job.QUESTIONS)
+    assert sum(line.startswith("Q: ") for line in lines) == len(job.QUESTIONS)
