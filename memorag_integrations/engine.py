@@ -220,10 +220,12 @@ class MemoRAG:
         seconds of a query without them (benchmarks/README.md, "Clues of the embedded model")."""
         return not is_embedded_default(self.memory.generator) if self.write_clues is None else self.write_clues
 
-    def _writes(self, write: bool | None) -> bool:
+    def _writes(self, write: bool | None, task: Task) -> bool:
+        """Whether the memory is asked before retrieval: always for a summary's key points (its only
+        search terms), else as ``write`` / :attr:`writes_clues` says."""
         if write is not None and not isinstance(write, bool):
             raise InvalidInputError(f"write_clues must be True, False or None (the engine's setting), got {write!r}")
-        return self.writes_clues if write is None else write
+        return task.name == "summarize" or (self.writes_clues if write is None else write)
 
     def clues(self, query: str = "", task: str | Task = "memorag", *, doc_ids: str | Iterable[str] | None = None,
               where: Where | None = None, write: bool | None = None) -> Clues | None:
@@ -233,7 +235,7 @@ class MemoRAG:
         None, without a model call, when the engine writes no clues (``write``, default
         :attr:`writes_clues`): retrieval then searches with the query alone."""
         checked = self.check_query(query, task)
-        if not self._writes(write):
+        if not self._writes(write, checked[0]):
             return None
         memory = self.memory_for(self.routed(checked[1], self.select(doc_ids, where)))
         return None if memory is None else self._clues(*checked, memory)
@@ -243,7 +245,7 @@ class MemoRAG:
                      write: bool | None = None) -> Clues | None:
         """Async :meth:`clues`; the memory calls run concurrently."""
         checked = self.check_query(query, task)
-        if not self._writes(write):
+        if not self._writes(write, checked[0]):
             return None
         memory = await asyncio.to_thread(lambda: self.memory_for(self.routed(checked[1], self.select(doc_ids, where))))
         return None if memory is None else await self._aclues(*checked, memory)
@@ -313,7 +315,7 @@ class MemoRAG:
         if clues is None:
             checked = self.check_query(query)
             memory = self.memory_for(self.routed(checked[1], documents))
-            clues = self._clues(*checked, memory) if memory is not None and self.writes_clues else None
+            clues = self._clues(*checked, memory) if memory is not None and self._writes(None, checked[0]) else None
         return [self._evidence(h) for h in self.rank(query, clues, k=k, documents=documents)]
 
     def rank(self, query: str, clues: Clues | None, *, k: int | None = None, searcher: Searcher | None = None,
@@ -553,7 +555,7 @@ class MemoRAG:
         memory = self.memory_for(self.routed(query, documents))
         if memory is None or not task.retrieves:
             return self._prepared(task, query, prompts, memory, documents=documents)
-        clues = self._clues(task, query, prompts, memory) if self._writes(write_clues) else None
+        clues = self._clues(task, query, prompts, memory) if self._writes(write_clues, task) else None
         t1 = time.perf_counter()
         hits = self.rank(query, clues, k=k, documents=documents)
         return self._prepared(task, query, prompts, memory, clues, hits, documents=documents, expand=t1 - t0,
@@ -570,7 +572,7 @@ class MemoRAG:
         memory = await asyncio.to_thread(lambda: self.memory_for(self.routed(query, documents)))
         if memory is None or not task.retrieves:
             return self._prepared(task, query, prompts, memory, documents=documents)
-        clues = await self._aclues(task, query, prompts, memory) if self._writes(write_clues) else None
+        clues = await self._aclues(task, query, prompts, memory) if self._writes(write_clues, task) else None
         t1 = time.perf_counter()
         hits = await self.arank(query, clues, k=k, documents=documents)
         return self._prepared(task, query, prompts, memory, clues, hits, documents=documents, expand=t1 - t0,

@@ -166,7 +166,7 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         task, bundle, prompts = self._start(query_bundle)
         if task.retrieves and bundle.clues is None:
             t = time.perf_counter()
-            bundle.clues = self.retriever.expand(bundle.query_str, task.name)
+            bundle.clues, bundle.asked = self.retriever.expand(bundle.query_str, task.name), True
             bundle.timings["expand"] = time.perf_counter() - t
         nodes = self.retriever.retrieve(bundle) if task.retrieves else []
         prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)
@@ -193,7 +193,7 @@ class MemoRAGQueryEngine(BaseQueryEngine):
         task, bundle, prompts = self._start(query_bundle)
         if task.retrieves and bundle.clues is None:
             t = time.perf_counter()
-            bundle.clues = await self.retriever.aexpand(bundle.query_str, task.name)
+            bundle.clues, bundle.asked = await self.retriever.aexpand(bundle.query_str, task.name), True
             bundle.timings["expand"] = time.perf_counter() - t
         nodes = await self.retriever.aretrieve(bundle) if task.retrieves else []
         prompt, metadata = self._prompt(task, bundle, prompts, nodes), self._metadata(task, bundle)

@@ -44,6 +44,9 @@ class MemoRAGQueryBundle(QueryBundle):
 
     clues: Clues | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: Whether the memory was asked already: its clues may be None (it writes none by default for
+    #: the embedded model), and it is not asked again.
+    asked: bool = False
 
 
 class RetrieverSearcher(Searcher):
@@ -249,10 +252,13 @@ class MemoRAGRetriever(BaseRetriever):
     # -- retrieval -------------------------------------------------------------------------------
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         t0 = time.perf_counter()
-        clues = getattr(query_bundle, "clues", None) or self.expand(query_bundle.query_str)
-        t1 = time.perf_counter()
-        if clues is None:  # the filters match no document
+        if self.doc_ids() == []:  # the filters match no document
             return []
+        clues = getattr(query_bundle, "clues", None)
+        if clues is None and not getattr(query_bundle, "asked", False):
+            clues = self.expand(query_bundle.query_str)
+        clues = clues or Clues()
+        t1 = time.perf_counter()
         dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
         hits = self.engine.rank(query_bundle.query_str, clues, k=self.similarity_top_k, searcher=self.searcher,
                                 fetch_k=self.per_query_top_k)
@@ -261,10 +267,13 @@ class MemoRAGRetriever(BaseRetriever):
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         t0 = time.perf_counter()
-        clues = getattr(query_bundle, "clues", None) or await self.aexpand(query_bundle.query_str)
-        t1 = time.perf_counter()
-        if clues is None:  # the filters match no document
+        if self.doc_ids() == []:  # the filters match no document
             return []
+        clues = getattr(query_bundle, "clues", None)
+        if clues is None and not getattr(query_bundle, "asked", False):
+            clues = await self.aexpand(query_bundle.query_str)
+        clues = clues or Clues()
+        t1 = time.perf_counter()
         dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
         hits = await self.engine.arank(query_bundle.query_str, clues, k=self.similarity_top_k,
                                        searcher=self.searcher, fetch_k=self.per_query_top_k)
