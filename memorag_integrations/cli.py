@@ -67,7 +67,7 @@ def _answer_mode_option(parser: argparse.ArgumentParser) -> None:
                              "ones); generate: the model writes it; auto (default): extractive with the embedded "
                              "model, generate with one named by --model")
     parser.add_argument("--clues", action=argparse.BooleanOptionalAction, default=None,
-                        help="whether the memory writes clues (a summary: key points) that search beside the "
+                        help="whether the memory writes clues that search beside the "
                              "question (default: on with a model named by --model, off with the embedded model, "
                              "whose clues moved no ranking in the benchmarks)")
 

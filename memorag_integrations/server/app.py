@@ -79,7 +79,7 @@ class AskRequest(BaseModel):
     answer_mode: Literal["auto", "extractive", "generate"] | None = Field(
         None, description="extractive: quote the evidence's sentences; generate: the model writes the answer; auto "
                           "(the corpus engine's default): extractive for the embedded default model only")
-    clues: bool | None = Field(None, description="whether the memory writes clues (a summary: key points) that "
+    clues: bool | None = Field(None, description="whether the memory writes clues that "
                                                   "search beside the question; default: the corpus engine's, off "
                                                   "for the embedded default model only")
     compare_dense: bool = Field(False, description="also send plain dense retrieval's evidence")
