@@ -53,39 +53,33 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, mon
     assert err.count("\n") == 1 and err.startswith("memorag: error: ") and message in err, err
 
 
-@pytest.mark.parametrize(("given", "expected"), [([], defaults.GROUNDING), (["--grounding", "off"], None),
-                                                  (["--grounding", "0.5"], 0.5), (["--grounding", "0"], 0.0)])
-def test_grounding_and_rerank_reach_the_loaded_engine(given, expected, monkeypatch, tmp_path):
+def loaded_options(monkeypatch, argv: list[str]) -> dict:
+    """The options ``memorag ask`` loads its engine with, stopped before any model would answer."""
     from memorag_integrations.engine import MemoRAG
 
     seen = {}
 
     def load(cls, save_dir, memory, retriever, **options):
         seen.update(options)
-        raise KeyboardInterrupt  # stop before any model would answer
+        raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_components", lambda args, memorizing: (None, None))
     monkeypatch.setattr(MemoRAG, "load", classmethod(load))
     with pytest.raises(KeyboardInterrupt):
-        cli.main(["ask", str(tmp_path), "q", "--rerank", "4", *given])
+        cli.main(argv)
+    return seen
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], defaults.GROUNDING), (["--grounding", "off"], None),
+                                                  (["--grounding", "0.5"], 0.5), (["--grounding", "0"], 0.0)])
+def test_grounding_and_rerank_reach_the_loaded_engine(given, expected, monkeypatch, tmp_path):
+    seen = loaded_options(monkeypatch, ["ask", str(tmp_path), "q", "--rerank", "4", *given])
     assert seen == {"rerank": 4, "grounding": expected, "answer_mode": "auto", "write_clues": None}
 
 
 @pytest.mark.parametrize(("given", "expected"), [([], None), (["--clues"], True), (["--no-clues"], False)])
 def test_clues_reach_the_loaded_engine(given, expected, monkeypatch, tmp_path):
-    from memorag_integrations.engine import MemoRAG
-
-    seen = {}
-
-    def load(cls, save_dir, memory, retriever, **options):
-        seen.update(options)
-        raise KeyboardInterrupt  # stop before any model would answer
-
-    monkeypatch.setattr(cli, "_components", lambda args, memorizing: (None, None))
-    monkeypatch.setattr(MemoRAG, "load", classmethod(load))
-    with pytest.raises(KeyboardInterrupt):
-        cli.main(["ask", str(tmp_path), "q", *given])
-    assert seen["write_clues"] is expected
+    assert loaded_options(monkeypatch, ["ask", str(tmp_path), "q", *given])["write_clues"] is expected
 
 
 def test_only_loopback_binds_without_a_token():
