@@ -250,15 +250,18 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
     t0 = time.perf_counter()
     engine.memorize(text)
     memorize_s = time.perf_counter() - t0
-    folder = engine.save(work / "corpus", overwrite=True)
-    # The same memory in 8 bits (``save(kv_dtype="int8")``): llama.cpp's state is its own bytes and
-    # stays in the context's KV type, so only a float cache shrinks.
-    int8_bytes = folder_size(engine.save(work / "corpus-int8", overwrite=True, kv_dtype="int8"))
+    folder = engine.save(work / "corpus", overwrite=True)  # with its KV cache where the engine keeps it
+    # The memory with its cache, in half precision and in 8 bits (``save(kv_dtype="int8")``):
+    # llama.cpp's state is its own bytes and stays in the context's KV type, so only a float cache shrinks.
+    kv_bytes = folder_size(engine.save(work / "corpus-kv", overwrite=True, include_kv=True))
+    int8_bytes = folder_size(engine.save(work / "corpus-int8", overwrite=True, include_kv=True, kv_dtype="int8"))
     folder_bytes = folder_size(folder)
     t0 = time.perf_counter()
     engine = MemoRAG.load(folder, memory=new_memory(), retriever=DenseRetriever(retriever.embedder),
                           generator=generator, **options)
     load_s = time.perf_counter() - t0
+    # The loaded memory's first call: a folder saved without the cache reads the memory's text here.
+    first_call_s = first_piece_s(engine.memory.stream(engine.memory.prompts.memory_answer.format(query=queries[0]), 1))
     p50, p95 = latencies(engine, queries)
     row = {"backend": name, "model": generator.identity, "document_tokens": tokens,
            "memory_gisting": engine.memory.compressor.gisting, "clues": engine.writes_clues,
@@ -272,9 +275,12 @@ def measure(name: str, generator, new_memory, text: str, queries: list[str], wor
            "memorize_share_of_prefill": round((tokens - read_tokens) / memorize_s / prefill, 3),
            "saved_folder_mb": round(folder_bytes / 1e6, 2),
            "folder_kb_per_1k_tokens": round(folder_bytes / tokens, 1),
+           "kv_folder_kb_per_1k_tokens": round(kv_bytes / tokens, 1),
            "int8_folder_kb_per_1k_tokens": round(int8_bytes / tokens, 1),
+           "kv_saved": (folder / "memory.safetensors").is_file(),
            "saved_files_mb": {p.name: round(p.stat().st_size / 1e6, 3) for p in sorted(folder.iterdir())},
-           "load_s": round(load_s, 3), "queries": len(queries), "latency_p50_s": p50, "latency_p95_s": p95}
+           "load_s": round(load_s, 3), "memory_first_call_s": round(first_call_s, 3), "queries": len(queries),
+           "latency_p50_s": p50, "latency_p95_s": p95}
     row["first_answer_token_p50_s"] = round(statistics.median(first_piece_s(engine.stream(q)) for q in queries), 3)
     if not isinstance(engine.memory, PromptMemory):
         # The same queries with no cached memory: the memory text is sent (and read) on every call.

@@ -32,6 +32,7 @@ from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.catalog import Catalog, Scope, plan_scopes
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
 from memorag_integrations.retrieval.rerank import Reranker, can_score, default_reranker
+from memorag_integrations.retrieval.vector_cache import VectorCache
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence, Quote
@@ -116,8 +117,10 @@ class MemoRAG:
         self.scope = scope
         self._catalog: tuple[list[Document], Catalog] | None = None
         self.fusion, self.steps  # noqa: B018 (bad settings fail here, not at the first query)
+        # Query-time sentence vectors: the reranker's and the quoted answer's sentences are mostly the same.
+        self._sentence_vectors = VectorCache(self.retriever.embedder.encode)
         if self.steps.rerank and reranker is None:
-            self.reranker = default_reranker(self.generator, self.retriever.embedder.encode)
+            self.reranker = default_reranker(self.generator, self._sentence_vectors)
         self.route = None if route is None else check_k(route, "route")
         self.clue_tokens = check_k(clue_tokens, "clue_tokens")
         self.answer_tokens = check_k(answer_tokens, "answer_tokens")
@@ -488,7 +491,7 @@ class MemoRAG:
             query, task, evidence, documents = prepared.query, prepared.task, prepared.evidence, prepared.documents
         task = get_task(task)
         texts = {str(d.doc_id): d.text for d in self.documents}
-        encode = self.retriever.embedder.encode
+        encode = self._sentence_vectors
         if task.name != "summarize":
             if not evidence:
                 return None
@@ -664,11 +667,21 @@ class MemoRAG:
             raise NotMemorizedError("nothing is memorized yet: call memorize(...) or MemoRAG.load(dir) first")
 
     # -- persistence -----------------------------------------------------------------------------
-    def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True,
+    @property
+    def saves_kv(self) -> bool:
+        """Whether :meth:`save` keeps the memory's KV cache by default: where queries read the
+        memory (:attr:`writes_clues`). Otherwise (the embedded model) the folder holds the memory's
+        text, about 2 MB per 100k corpus tokens in place of about 95, and a loaded memory reads it
+        again when it is first asked (a ``qa`` or summary call): seconds, once."""
+        return self.writes_clues
+
+    def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool | None = None,
              kv_dtype: str | None = defaults.KV_DTYPE) -> Path:
         """Save memory, index and chunks into ``folder`` atomically (see :mod:`memorag_integrations.store`).
 
-        ``include_kv=False`` leaves out a KV memory's cache (much smaller; re-read on load);
+        ``include_kv``: whether a memory's cache (KV, llama.cpp state, beacons) is saved beside its
+        text; None (the default) is :attr:`saves_kv`. Left out, the folder is much smaller and the
+        memory reads its text again: a KV memory when it is first asked, the others on load.
         ``kv_dtype`` is how its floats are stored: ``"float16"`` (the default, half of float32's
         bytes), ``"bfloat16"``, ``"int8"`` (a quarter, with a scale per vector) or None (the model's
         own type); a llama.cpp memory's cache is llama.cpp's own state, saved as it is (in the
@@ -682,7 +695,8 @@ class MemoRAG:
                                     f"got {kv_dtype!r}")
 
         def fill(tmp: Path) -> dict[str, Any]:
-            write_corpus(tmp, self.documents, self.memory, include_kv=include_kv, kv_dtype=kv_dtype)
+            keep = self.saves_kv if include_kv is None else include_kv
+            write_corpus(tmp, self.documents, self.memory, include_kv=keep, kv_dtype=kv_dtype)
             if self.indexed:
                 self.retriever.save(tmp)
             else:

@@ -200,9 +200,7 @@ def write_corpus(folder: Path, documents: Sequence[Document], memory: Memory, *,
     in half precision or 8 bits (see :mod:`memorag_integrations.kvcodec`)."""
     from safetensors.torch import save_file
 
-    tensors, meta = memory.state()
-    if not include_kv:
-        tensors = {}
+    tensors, meta = memory.state(cache=include_kv)
     tensors = kvcodec.encode(tensors, kv_dtype)
     text_bytes = sum(len(d.text.encode("utf-8")) for d in documents)
     # The documents, their chunks (about the same text again) and the memory's meta and tensors.

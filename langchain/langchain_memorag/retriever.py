@@ -290,7 +290,7 @@ class MemoRAGRetriever(BaseRetriever):
             chunks = _chunk_documents(self.engine, [doc])
             self.vectorstore.add_documents(chunks, ids=[d.id for d in chunks])
 
-    def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool = True) -> Path:
+    def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool | None = None) -> Path:
         """Save the memory, the documents and the chunks into ``folder`` (the core's format, atomic).
 
         Over the engine's own index the index is saved too. Over your vector store the chunks are

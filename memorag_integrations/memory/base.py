@@ -183,8 +183,9 @@ class Memory(ABC):
         return iterate_in_thread(self.stream(instruction, max_new_tokens))
 
     # -- saving ----------------------------------------------------------------------------------
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``(tensors, meta)`` to save: tensors go to safetensors, meta to JSON."""
+    def state(self, *, cache: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(tensors, meta)`` to save: tensors go to safetensors, meta to JSON. ``cache=False``:
+        the text alone (no tensors); :meth:`load_state` then reads it again."""
         self._require_ready()
         return {}, {"context": self.context, "gists": [g.to_dict() for g in self.gists], "language": self.language}
 

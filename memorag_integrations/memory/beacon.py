@@ -122,8 +122,10 @@ class BeaconMemory(Memory):
                                  **self.lm.generation_kwargs(max_new_tokens, 0.0))
         return self.lm.decode(out[0, ids.shape[1]:])
 
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def state(self, *, cache: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
         _, meta = super().state()
+        if not cache:
+            return {}, meta
         tensors: dict[str, torch.Tensor] = {}
         meta["beacon_state"] = flatten_state(self._state, TENSOR_PREFIX, tensors)
         return tensors, meta

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -38,15 +39,14 @@ class KVMemory(Memory):
         self.lm: TransformersGenerator = generator
         self._prefix: KVPrefix | None = None
         self._prefix_text = ""
-
-    @property
-    def is_ready(self) -> bool:
-        return self._prefix is not None
+        self._prefix_lock = threading.Lock()
 
     @property
     def prefix_tokens(self) -> int:
-        """Tokens of the memory prompt held in the KV cache (0 before memorizing)."""
-        return self._prefix.length if self._prefix is not None else 0
+        """Tokens of the memory prompt the KV cache holds, or will hold once read (0 before memorizing)."""
+        if self._prefix is not None:
+            return self._prefix.length
+        return int(self.lm.encode(self._prefix_prompt(self.lm.render)).shape[1]) if self.is_ready else 0
 
     def _read(self) -> None:
         self._prefix_text = self._prefix_prompt(self.lm.render)
@@ -57,6 +57,9 @@ class KVMemory(Memory):
 
     def _ready_prefix(self) -> KVPrefix:
         self._require_ready()
+        with self._prefix_lock:
+            if self._prefix is None:  # loaded without its cache: the context is read at its first use
+                self._read()
         assert self._prefix is not None
         return self._prefix
 
@@ -73,8 +76,10 @@ class KVMemory(Memory):
         return self.lm.generate_many_from_prefix(self._ready_prefix(), [self._suffix(i) for i, _ in calls],
                                                  [n for _, n in calls])
 
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def state(self, *, cache: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
         _, meta = super().state()
+        if not cache:
+            return {}, meta
         prefix = self._ready_prefix()
         tensors = {"input_ids": prefix.input_ids.cpu()}
         for i, (k, v) in enumerate(zip(prefix.keys, prefix.values)):
@@ -86,8 +91,8 @@ class KVMemory(Memory):
         """Restore a saved cache, checked against this model first (token ids, layers, shapes), so a
         cache that does not fit fails here and not at the first query."""
         super().load_state(tensors, meta)
-        if "input_ids" not in tensors:  # saved without the cache: read the context again
-            self._read()
+        self._prefix = None
+        if "input_ids" not in tensors:  # saved without the cache: read again when first asked
             return
         self._prefix_text = self._prefix_prompt(self.lm.render)
         ids = tensors["input_ids"]

@@ -103,10 +103,12 @@ class LlamaCppKVMemory(Memory):
             return self.lm.continue_parallel(len(self._tokens), suffixes, [n for _, n in calls])
 
     # -- saving --------------------------------------------------------------------------------
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def state(self, *, cache: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
         import torch
 
         _, meta = super().state()
+        if not cache:
+            return {}, meta
         assert self._tokens is not None
         meta["llamacpp"] = {**self.lm.cache_layout(), "n_tokens": len(self._tokens)}
         tensors = {"kv_state": torch.from_numpy(np.frombuffer(self._kv, dtype=np.uint8).copy()),

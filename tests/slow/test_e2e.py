@@ -78,7 +78,7 @@ def test_concurrent_queries_match_sequential_ones(engine):
 
 def test_save_and_load_give_identical_answers(engine, tmp_path):
     before = engine.answer(QUESTIONS[1])
-    folder = engine.save(tmp_path / "corpus")
+    folder = engine.save(tmp_path / "corpus", include_kv=True)
     assert (folder / "memory.safetensors").is_file()
     for path in folder.iterdir():
         assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
@@ -87,15 +87,22 @@ def test_save_and_load_give_identical_answers(engine, tmp_path):
     after = loaded.answer(QUESTIONS[1])
     assert after.text == before.text and after.evidence == before.evidence and after.clues == before.clues
 
-    # Without the KV cache the memory is read again on load, with the same result.
-    light = engine.save(tmp_path / "light", include_kv=False)
-    assert not (light / "memory.safetensors").exists()
-    assert MemoRAG.load(light, progress=False, **FAST).expand(QUESTIONS[1]) == engine.expand(QUESTIONS[1])
+    # The embedded model writes no clues by default, so its default save leaves out the KV cache: the
+    # loaded memory reads its text at its first call, with the same result.
+    light = engine.save(tmp_path / "light")
+    assert not engine.saves_kv and not (light / "memory.safetensors").exists()
+    assert sum(f.stat().st_size for f in light.iterdir()) < sum(f.stat().st_size for f in folder.iterdir()) / 3
+    lazy = MemoRAG.load(light, progress=False, **FAST)
+    assert lazy.memory._prefix is None and lazy.memory.prefix_tokens == engine.memory.prefix_tokens
+    assert lazy.expand(QUESTIONS[1]) == engine.expand(QUESTIONS[1])
+    assert lazy.answer(QUESTIONS[1]).text == before.text
+    # A named model's engine writes clues with every query, so it keeps its cache by default.
+    assert MemoRAG(engine.memory, engine.retriever, write_clues=True).saves_kv
 
 
 def test_a_half_precision_cache_takes_half_the_disk_and_gives_the_same_clues(engine, tmp_path):
-    full = engine.save(tmp_path / "f32", kv_dtype=None)
-    half = engine.save(tmp_path / "f16")  # the default
+    full = engine.save(tmp_path / "f32", include_kv=True, kv_dtype=None)
+    half = engine.save(tmp_path / "f16", include_kv=True)  # the default type
     size = {f.name: (f / "memory.safetensors").stat().st_size for f in (full, half)}
     assert 0.49 < size["f16"] / size["f32"] < 0.51
     loaded = MemoRAG.load(half, progress=False, **FAST)
@@ -105,8 +112,8 @@ def test_a_half_precision_cache_takes_half_the_disk_and_gives_the_same_clues(eng
 
 
 def test_an_8_bit_cache_takes_a_quarter_of_the_disk_and_finds_the_same_evidence(engine, tmp_path):
-    full = engine.save(tmp_path / "f32", kv_dtype=None)
-    small = engine.save(tmp_path / "int8", kv_dtype="int8")
+    full = engine.save(tmp_path / "f32", include_kv=True, kv_dtype=None)
+    small = engine.save(tmp_path / "int8", include_kv=True, kv_dtype="int8")
     size = {f.name: (f / "memory.safetensors").stat().st_size for f in (full, small)}
     assert 0.25 < size["int8"] / size["f32"] < 0.28  # int8 values and a float16 scale per 64
     loaded = MemoRAG.load(small, progress=False, **FAST)

@@ -35,7 +35,8 @@ def test_a_memory_saved_with_the_4_bit_file_is_read_again(reference_text, tmp_pa
 
     memory = LlamaCppKVMemory(n_threads=1, weights="file")
     memory.compressor.cache = GistCache(tmp_path / "gists")
-    folder = MemoRAG(memory, progress=False).memorize(Document(reference_text[:1500], "langref")).save(tmp_path / "c")
+    engine = MemoRAG(memory, progress=False).memorize(Document(reference_text[:1500], "langref"))
+    folder = engine.save(tmp_path / "c", include_kv=True)
     with caplog.at_level(logging.WARNING):
         loaded = MemoRAG.load(folder, memory=LlamaCppKVMemory(n_threads=1), progress=False)
     assert "reading the memory again" in caplog.text and "model_bytes" in caplog.text

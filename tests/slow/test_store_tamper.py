@@ -36,7 +36,7 @@ def parts():
 
 @pytest.fixture(scope="module")
 def pristine(parts, tmp_path_factory):
-    return parts.save(tmp_path_factory.mktemp("pristine") / "corpus")
+    return parts.save(tmp_path_factory.mktemp("pristine") / "corpus", include_kv=True)
 
 
 @pytest.fixture

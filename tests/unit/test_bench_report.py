@@ -143,7 +143,11 @@ def test_speed_results_get_a_table_and_a_latency_plot(tmp_path):
     assert "| transformers | 40.0 | 32.0 | 1.25× | 3.00 | 2.00 | 1.50× |" in md
     assert "| transformers | 3900 | 0.20 | 15.00 | 75× |" in md
     sizes = md.split("MB per 100k document tokens")[1]
-    assert "| transformers | 10000 | 4000 | 90.0 | 46.5 |" in sizes
+    assert "| transformers | 10000 | 4000 | 90.0 | yes | – | 90.0 | 46.5 |" in sizes  # saved before the default changed
+    lean = {**row, "folder_kb_per_1k_tokens": 20.0, "kv_folder_kb_per_1k_tokens": 900.0, "kv_saved": False,
+            "memory_first_call_s": 2.5}
+    lines = report.speed_table({"runs": [lean]}).split("MB per 100k document tokens")[1]
+    assert "| transformers | 10000 | 4000 | 2.0 | no | 2.50 | 90.0 | 46.5 |" in lines
     assert sizes.count("| transformers | 10000 |") == 1  # a row saved before the int8 figure has none
     assert paths[2].read_bytes()[:4] == b"\x89PNG"
 

@@ -23,6 +23,7 @@ from llama_index.core.llms import LLM
 from llama_index.retrievers.memorag import MemoRAGRetriever
 from llama_index.retrievers.memorag.embedding import MemoRAGEmbedding, core_embedder
 
+from memorag_integrations.defaults import KV_DTYPE
 from memorag_integrations.engine import MemoRAG, check_retriever_config
 from memorag_integrations.errors import (CorruptStoreError, IncompatibleStoreError, InvalidInputError,
                                          MissingDependencyError)
@@ -56,7 +57,7 @@ def persist_retriever(retriever: MemoRAGRetriever, task: str, folder: str | os.P
     index = retriever.index
 
     def fill(tmp: Path) -> dict[str, Any]:
-        write_corpus(tmp, core.documents, core.memory)
+        write_corpus(tmp, core.documents, core.memory, include_kv=core.saves_kv, kv_dtype=KV_DTYPE)
         index.storage_context.persist(persist_dir=str(tmp / INDEX_DIR))
         return {
             "adapter": ADAPTER, **corpus_manifest(core.documents, core.memory, core.retriever.config()),
