@@ -40,6 +40,7 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "memorag_reranked": ("clues", Steps(grounding=0.3, rerank=10)),
     "memorag_plain_reranked": ("clues", Steps(rerank=10)),  # for a memory whose clues grounding hurts
     "dense_reranked": ("none", Steps(rerank=10)),  # the reranker without the memory's clues: a control
+    "dense_reranked_r15": ("none", Steps(rerank=15)),  # the same, reading 15 candidates
     # The catalog's scoped searches (one per source the question names, over its documents).
     # Fused only ("_scoped"), or with each scoped search's best hit (or two) first ("_seeded").
     "dense_scoped": ("none", Steps(rerank=10, scope=True, scope_seed=0)),  # the catalog without the model's clues
@@ -57,6 +58,11 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     # The defaults' scoping (seed 1, weight 0.5: chosen on dev), without and with the model's clues.
     "dense_catalog": ("none", Steps(rerank=10, scope=True)),
     "dense_catalog_plain": ("none", Steps(scope=True)),  # the same top 10 as dense_catalog
+    # The reranker's depth: it reads fewer candidates (a query reads fewer tokens), or more.
+    "dense_catalog_r6": ("none", Steps(rerank=6, scope=True)),
+    "dense_catalog_r8": ("none", Steps(rerank=8, scope=True)),
+    "dense_catalog_r15": ("none", Steps(rerank=15, scope=True)),
+    "dense_catalog_r20": ("none", Steps(rerank=20, scope=True)),
     "memorag_catalog": ("clues", Steps(grounding=0.3, rerank=10, scope=True)),
     # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
     # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).

@@ -226,11 +226,14 @@ class TransformersGenerator(TextGenerator):
     # -- scoring -----------------------------------------------------------------------------
     @torch.inference_mode()
     def continuation_logprobs(self, prompts: Sequence[Prompt], continuation: str, *,
-                              batch_size: int = 8) -> list[float]:
+                              batch_size: int | None = None) -> list[float]:
         """Summed log-probability of ``continuation`` as the reply to each prompt.
 
         The rows are left-padded so that the shared continuation ends every row: only its positions'
-        logits are computed (a full vocabulary per position of every row would not fit)."""
+        logits are computed (a full vocabulary per position of every row would not fit).
+        ``batch_size``: rows per forward pass; by default 8, or 1 through ONNX Runtime, which reads
+        unpadded rows one at a time about 1.2x faster than padded batches on a CPU."""
+        batch_size = batch_size or (1 if self.scorer is not None else 8)
         tail = self.tokenizer(continuation, add_special_tokens=False).input_ids
         if not tail:
             return [0.0] * len(prompts)

@@ -19,3 +19,15 @@ def test_onnx_scores_are_torchs_and_rank_passages_the_same(reference_text):
         assert max(abs(x - y) for x, y in zip(a, b)) < 1e-3
         assert sorted(range(len(a)), key=a.__getitem__) == sorted(range(len(b)), key=b.__getitem__)
     assert fast.scorer.path.is_file()  # exported once, read from the cache afterwards
+
+
+def test_onnx_reads_rows_one_at_a_time_with_the_scores_of_padded_batches(reference_text):
+    fast = TransformersGenerator()
+    prompts = [p for p in reference_text.split("\n\n") if len(p.split()) > 20][:5]
+    calls = []
+    score = fast.scorer.score
+    fast.scorer.score = lambda ids, *rest: calls.append(ids.shape) or score(ids, *rest)
+    alone = fast.continuation_logprobs(prompts, "How do I leave a loop early?")
+    assert [shape[0] for shape in calls] == [1] * len(prompts)  # unpadded rows: faster on a CPU
+    padded = fast.continuation_logprobs(prompts, "How do I leave a loop early?", batch_size=5)
+    assert calls[-1][0] == 5 and max(abs(a - b) for a, b in zip(alone, padded)) < 1e-3
