@@ -45,10 +45,11 @@ def memory_budget(context_window: int, max_memory_tokens: int | None = None) -> 
 # second search (off: it helped on dev but lost evidence on held-out hotpot).
 GROUNDING: float | None = 0.3
 FEEDBACK = 0
-# Candidates the reranker reads (see pipeline.Steps.rerank), where a model can score them: with the
-# embedded model it lifted hotpot R@5 both golds by +0.06 on dev and +0.08 over the clues alone on
-# held-out, for about 5 s a query on two cores.
-RERANK = 10
+# Candidates the reranker reads (see pipeline.Steps.rerank), where a model can score them. 15 of
+# 6-20 on MultiHop-RAG dev (facts@10 +0.047 over 10); held-out: facts@10 +0.029 [-0.004, +0.062]
+# over 10, +0.095 [+0.048, +0.145] over dense, +0.064 [+0.030, +0.104] over the same reranker
+# without the catalog (benchmarks/README.md, "The reranker's depth").
+RERANK = 15
 # Sentences of each candidate the default reranker reads: the ones nearest the question by the
 # embedder (None: whole passages). Against whole passages: MultiHop-RAG facts@5 +0.034 [+0.000,
 # +0.077] on dev, +0.014 [-0.021, +0.051] held-out; contracts R@5 +0.028 [+0.000, +0.083]; and
