@@ -672,7 +672,7 @@ class MemoRAG:
         """Whether :meth:`save` keeps the memory's KV cache by default: where queries read the
         memory (:attr:`writes_clues`). Otherwise (the embedded model) the folder holds the memory's
         text, about 2 MB per 100k corpus tokens in place of about 95, and a loaded memory reads it
-        again when it is first asked (a ``qa`` or summary call): seconds, once."""
+        again when it is first asked (a ``qa`` or summary call): up to about 9 s on two cores, once."""
         return self.writes_clues
 
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False, include_kv: bool | None = None,
