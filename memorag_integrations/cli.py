@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("paths", nargs="+", help="TXT, MD, PDF or DOCX files")
     mem.add_argument("--save-dir", required=True, help="folder to write the memorized corpus to")
     mem.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
+    mem.add_argument("--kv", action=argparse.BooleanOptionalAction, default=None,
+                     help="whether the folder keeps the memory's KV cache (default: where queries read the "
+                          "memory, i.e. a model you name; the embedded model's memory is read again at its "
+                          "first qa or summary call)")
     mem.add_argument("--kv-dtype", choices=KV_DTYPES, default=defaults.KV_DTYPE,
                      help="how the KV cache is stored: float16 (default; the same clues as float32), bfloat16, "
                           "or int8 (a quarter of float32's disk; the same evidence, clues may differ)")
@@ -238,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         memory, retriever = _components(args, memorizing=True)
         engine = MemoRAG(memory, retriever)
         engine.memorize(docs)
-        engine.save(args.save_dir, overwrite=args.overwrite, kv_dtype=args.kv_dtype)
+        engine.save(args.save_dir, overwrite=args.overwrite, include_kv=args.kv, kv_dtype=args.kv_dtype)
         print(f"memorized {len(docs)} document(s), {len(engine.retriever.chunks)} chunks -> {args.save_dir}")
         return 0
     memory, retriever = _components(args, memorizing=False)

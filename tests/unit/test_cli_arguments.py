@@ -92,3 +92,21 @@ def test_only_loopback_binds_without_a_token():
         with pytest.raises(InvalidInputError, match="access token"):
             check_bind(host, None)
         check_bind(host, "s3cret")
+
+
+@pytest.mark.parametrize(("flag", "keep"), [([], None), (["--kv"], True), (["--no-kv"], False)])
+def test_memorize_keeps_the_kv_cache_as_asked(flag, keep, monkeypatch, tmp_path):
+    from fakes import HashEmbedder, ScriptedGenerator
+
+    from memorag_integrations import PromptMemory
+    from memorag_integrations.engine import MemoRAG
+    from memorag_integrations.retrieval.retriever import DenseRetriever
+
+    monkeypatch.setattr(cli, "_components", lambda args, memorizing: (PromptMemory(ScriptedGenerator()),
+                                                                      DenseRetriever(HashEmbedder())))
+    asked, save = {}, MemoRAG.save
+    monkeypatch.setattr(MemoRAG, "save", lambda self, folder, **kw: asked.update(kw) or save(self, folder, **kw))
+    (tmp_path / "a.txt").write_text("The harbour froze in 1911. Ships waited outside for weeks.")
+    assert cli.main(["memorize", str(tmp_path / "a.txt"), "--save-dir", str(tmp_path / "out"), *flag]) == 0
+    assert asked["include_kv"] is keep  # None: the engine's own choice (engine.saves_kv)
+    assert (tmp_path / "out" / "manifest.json").is_file()
