@@ -46,7 +46,7 @@ class KVMemory(Memory):
         """Tokens of the memory prompt the KV cache holds, or will hold once read (0 before memorizing)."""
         if self._prefix is not None:
             return self._prefix.length
-        return int(self.lm.encode(self._prefix_prompt(self.lm.render)).shape[1]) if self.is_ready else 0
+        return int(self.lm.encode(self._prefix_text).shape[1]) if self.is_ready else 0
 
     def _read(self) -> None:
         self._prefix_text = self._prefix_prompt(self.lm.render)
@@ -91,10 +91,9 @@ class KVMemory(Memory):
         """Restore a saved cache, checked against this model first (token ids, layers, shapes), so a
         cache that does not fit fails here and not at the first query."""
         super().load_state(tensors, meta)
-        self._prefix = None
+        self._prefix, self._prefix_text = None, self._prefix_prompt(self.lm.render)
         if "input_ids" not in tensors:  # saved without the cache: read again when first asked
             return
-        self._prefix_text = self._prefix_prompt(self.lm.render)
         ids = tensors["input_ids"]
         expected = self.lm.encode(self._prefix_text).cpu()
         if ids.dtype != expected.dtype or ids.shape != expected.shape or not bool((ids == expected).all()):
