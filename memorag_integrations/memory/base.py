@@ -187,7 +187,13 @@ class Memory(ABC):
         """``(tensors, meta)`` to save: tensors go to safetensors, meta to JSON. ``cache=False``:
         the text alone (no tensors); :meth:`load_state` then reads it again."""
         self._require_ready()
-        return {}, {"context": self.context, "gists": [g.to_dict() for g in self.gists], "language": self.language}
+        meta = {"context": self.context, "gists": [g.to_dict() for g in self.gists], "language": self.language}
+        return (self._cache_state(meta) if cache else {}), meta
+
+    def _cache_state(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """The tensors of the memory's cache (a plain memory keeps none), adding to ``meta`` what
+        reading them back needs."""
+        return {}
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         self._context_tokens = None

@@ -122,13 +122,10 @@ class BeaconMemory(Memory):
                                  **self.lm.generation_kwargs(max_new_tokens, 0.0))
         return self.lm.decode(out[0, ids.shape[1]:])
 
-    def state(self, *, cache: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-        _, meta = super().state()
-        if not cache:
-            return {}, meta
+    def _cache_state(self, meta: dict[str, Any]) -> dict[str, Any]:
         tensors: dict[str, torch.Tensor] = {}
         meta["beacon_state"] = flatten_state(self._state, TENSOR_PREFIX, tensors)
-        return tensors, meta
+        return tensors
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         super().load_state(tensors, meta)

@@ -76,16 +76,13 @@ class KVMemory(Memory):
         return self.lm.generate_many_from_prefix(self._ready_prefix(), [self._suffix(i) for i, _ in calls],
                                                  [n for _, n in calls])
 
-    def state(self, *, cache: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-        _, meta = super().state()
-        if not cache:
-            return {}, meta
+    def _cache_state(self, meta: dict[str, Any]) -> dict[str, Any]:
         prefix = self._ready_prefix()
         tensors = {"input_ids": prefix.input_ids.cpu()}
         for i, (k, v) in enumerate(zip(prefix.keys, prefix.values)):
             tensors[f"keys.{i}"] = k.cpu().contiguous()
             tensors[f"values.{i}"] = v.cpu().contiguous()
-        return tensors, meta
+        return tensors
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         """Restore a saved cache, checked against this model first (token ids, layers, shapes), so a

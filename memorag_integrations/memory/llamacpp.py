@@ -103,17 +103,13 @@ class LlamaCppKVMemory(Memory):
             return self.lm.continue_parallel(len(self._tokens), suffixes, [n for _, n in calls])
 
     # -- saving --------------------------------------------------------------------------------
-    def state(self, *, cache: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _cache_state(self, meta: dict[str, Any]) -> dict[str, Any]:
         import torch
 
-        _, meta = super().state()
-        if not cache:
-            return {}, meta
         assert self._tokens is not None
         meta["llamacpp"] = {**self.lm.cache_layout(), "n_tokens": len(self._tokens)}
-        tensors = {"kv_state": torch.from_numpy(np.frombuffer(self._kv, dtype=np.uint8).copy()),
-                   "input_ids": torch.from_numpy(self._tokens.copy())}
-        return tensors, meta
+        return {"kv_state": torch.from_numpy(np.frombuffer(self._kv, dtype=np.uint8).copy()),
+                "input_ids": torch.from_numpy(self._tokens.copy())}
 
     def load_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
         super().load_state(tensors, meta)

@@ -251,34 +251,35 @@ class MemoRAGRetriever(BaseRetriever):
 
     # -- retrieval -------------------------------------------------------------------------------
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        t0 = time.perf_counter()
-        if self.doc_ids() == []:  # the filters match no document
+        t0, doc_ids = time.perf_counter(), self.doc_ids()
+        if doc_ids == []:  # the filters match no document
             return []
         clues = getattr(query_bundle, "clues", None)
-        if clues is None and not getattr(query_bundle, "asked", False):
-            clues = self.expand(query_bundle.query_str)
-        clues = clues or Clues()
-        t1 = time.perf_counter()
-        dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
+        if _asks(query_bundle):
+            clues = self.engine.clues(query_bundle.query_str, doc_ids=doc_ids)
+        t1 = self._clues_found(query_bundle, clues := clues or Clues())
         hits = self.engine.rank(query_bundle.query_str, clues, k=self.similarity_top_k, searcher=self.searcher,
                                 fetch_k=self.per_query_top_k)
         self._record(query_bundle, clues, t0, t1)
         return _nodes(hits)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        t0 = time.perf_counter()
-        if self.doc_ids() == []:  # the filters match no document
+        t0, doc_ids = time.perf_counter(), self.doc_ids()
+        if doc_ids == []:  # the filters match no document
             return []
         clues = getattr(query_bundle, "clues", None)
-        if clues is None and not getattr(query_bundle, "asked", False):
-            clues = await self.aexpand(query_bundle.query_str)
-        clues = clues or Clues()
-        t1 = time.perf_counter()
-        dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
+        if _asks(query_bundle):
+            clues = await self.engine.aclues(query_bundle.query_str, doc_ids=doc_ids)
+        t1 = self._clues_found(query_bundle, clues := clues or Clues())
         hits = await self.engine.arank(query_bundle.query_str, clues, k=self.similarity_top_k,
                                        searcher=self.searcher, fetch_k=self.per_query_top_k)
         self._record(query_bundle, clues, t0, t1)
         return _nodes(hits)
+
+    @staticmethod
+    def _clues_found(query_bundle: QueryBundle, clues: Clues) -> float:
+        dispatcher.event(MemoRAGCluesEvent.from_clues(query_bundle.query_str, clues))
+        return time.perf_counter()
 
     @staticmethod
     def _record(query_bundle: QueryBundle, clues: Clues, t0: float, t1: float) -> None:
@@ -286,6 +287,11 @@ class MemoRAGRetriever(BaseRetriever):
             query_bundle.clues = clues
             query_bundle.timings.setdefault("expand", t1 - t0)
             query_bundle.timings["retrieve"] = time.perf_counter() - t1
+
+
+def _asks(query_bundle: QueryBundle) -> bool:
+    """Whether retrieval asks the memory: the bundle carries no clues, and no earlier step asked."""
+    return getattr(query_bundle, "clues", None) is None and not getattr(query_bundle, "asked", False)
 
 
 def _nodes(hits: Sequence[FusedHit]) -> list[NodeWithScore]:
