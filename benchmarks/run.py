@@ -55,7 +55,8 @@ class Settings:
     gist_tokens: int = 64
     int8: bool = False  # the embedded model with int8 linear layers (TransformersGenerator(int8=True))
     gisting: str = "auto"  # the memory's: auto extracts for the embedded model, generates for a preset
-    scoring: str = "auto"  # how the embedded model scores passages: auto (ONNX Runtime where installed), torch
+    scoring: str = "auto"  # how the embedded model scores passages: auto (the library's choice), onnx,
+    # openvino (bfloat16 where native) or torch
     rerank_sentences: int | None = defaults.RERANK_SENTENCES  # sentences of a candidate the reranker reads
     sizes: dict[str, Any] = field(default_factory=dict)
 
@@ -68,16 +69,18 @@ class Settings:
             key["int8"] = True
         if self.gisting_used() == "extract":
             key["gisting"] = "extract"
-        if self.scoring_used() == "onnx":
-            key["scoring"] = "onnx"
+        if self.scoring_used() != "torch":
+            key["scoring"] = self.scoring_used()
         return key
 
     def scoring_used(self) -> str:
-        from memorag_integrations.llm.onnx_scoring import onnx_available
+        from memorag_integrations.llm.onnx_scoring import auto_runtime
 
         if self.model != "smollm2" or self.int8 or self.scoring == "torch":
             return "torch"
-        return "onnx" if self.scoring == "onnx" or onnx_available() else "torch"
+        if self.scoring in ("onnx", "openvino"):
+            return self.scoring
+        return {"openvino": "openvino", "onnxruntime": "onnx"}.get(auto_runtime() or "", "torch")
 
     def gisting_used(self) -> str:
         if self.gisting == "auto":
@@ -438,8 +441,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--int8", action="store_true", help="the embedded model with int8 linear layers")
     parser.add_argument("--rerank-sentences", type=int, default=defaults.RERANK_SENTENCES or 0,
                         help="sentences of each candidate the reranker reads, nearest the question (0: all)")
-    parser.add_argument("--scoring", choices=("auto", "onnx", "torch"), default="auto",
-                        help="how the embedded model scores passages (auto: ONNX Runtime where it is installed)")
+    parser.add_argument("--scoring", choices=("auto", "onnx", "openvino", "torch"), default="auto",
+                        help="how the embedded model scores passages (auto: the library's choice, "
+                             "see TransformersGenerator)")
     parser.add_argument("--gisting", choices=("auto", "generate", "extract"), default="auto",
                         help="how the memory gists a long corpus (auto: extract with the embedded model)")
     parser.add_argument("--out", type=Path, default=RESULTS)

@@ -16,7 +16,7 @@ import torch
 
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
-from memorag_integrations.llm.onnx_scoring import OnnxScorer, onnx_available
+from memorag_integrations.llm.onnx_scoring import OnnxScorer, auto_runtime
 from memorag_integrations.models import (auto_batch_size, check_device, converted_gguf_dir, model_load_kwargs,
                                          quiet_loading, resolve_lm)
 
@@ -54,9 +54,12 @@ class TransformersGenerator(TextGenerator):
     (benchmarks/README.md, "int8 on a CPU").
 
     ``scoring`` is how :meth:`continuation_logprobs` (the reranker's scores) runs the model:
-    ``"onnx"`` through ONNX Runtime (CPU only, the ``onnx`` extra; the same scores about 1.4x
-    faster, see :mod:`~memorag_integrations.llm.onnx_scoring`), ``"torch"``, or ``"auto"`` (the
-    default): ONNX Runtime for a float32 model on a CPU where it is installed, torch otherwise.
+    ``"onnx"`` through ONNX Runtime (CPU only, the ``onnx`` extra; the same scores about 1.5x
+    faster), ``"openvino"`` through OpenVINO (CPU only, the ``openvino`` extra; bfloat16 where the
+    processor computes it, other scores; see :mod:`~memorag_integrations.llm.onnx_scoring`),
+    ``"torch"``, or ``"auto"`` (the default): for a float32 model on a CPU, OpenVINO where it is
+    installed and the processor computes bfloat16, else ONNX Runtime where it is installed; torch
+    otherwise.
     """
 
     def __init__(
@@ -353,21 +356,24 @@ def quantized_int8(model):
         return quantize_dynamic(model, names, dtype=torch.qint8)
 
 
-SCORING = ("auto", "onnx", "torch")
+SCORING = ("auto", "onnx", "openvino", "torch")
+_RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino"}
 
 
 def onnx_scorer(scoring: str, model: Any, identity: str, *, device: str, exact: bool) -> OnnxScorer | None:
-    """The ONNX Runtime scorer ``scoring`` asks for (``auto``: where it can run the model as it is:
-    float32 weights on a CPU, with ONNX Runtime installed), or None for torch's own forward pass."""
+    """The scorer over an ONNX export that ``scoring`` asks for (``auto``: where it can run the
+    model as it is, float32 weights on a CPU, the runtime of :func:`auto_runtime`), or None for
+    torch's own forward pass."""
     if scoring not in SCORING:
         raise InvalidInputError(f"scoring must be one of {', '.join(SCORING)}; got {scoring!r}")
     runnable = device == "cpu" and exact and getattr(model, "dtype", None) == torch.float32
-    if scoring == "onnx" and not runnable:
-        raise InvalidInputError(f"scoring='onnx' runs a float32 model on a CPU; this one is on {device!r} in "
+    if scoring in _RUNTIME and not runnable:
+        raise InvalidInputError(f"scoring={scoring!r} runs a float32 model on a CPU; this one is on {device!r} in "
                                 f"{getattr(model, 'dtype', '?')}{'' if exact else ' with int8 layers'}: use 'torch'")
-    if scoring == "torch" or not runnable or (scoring == "auto" and not onnx_available()):
+    runtime = _RUNTIME[scoring] if scoring in _RUNTIME else auto_runtime()
+    if scoring == "torch" or not runnable or runtime is None:
         return None
-    return OnnxScorer(model, identity)
+    return OnnxScorer(model, identity, runtime=runtime)
 
 
 def check_int8(int8: object, *, device: str, quantized: bool) -> bool:

@@ -1,4 +1,4 @@
-"""When the reranker's scores go through ONNX Runtime, and that an export is whole or absent."""
+"""When the reranker's scores go through ONNX Runtime or OpenVINO, and that an export is whole or absent."""
 
 import pytest
 import torch
@@ -17,29 +17,63 @@ class Model(torch.nn.Module):
             return "{}"
 
 
-def test_auto_scores_through_onnx_only_for_a_float32_model_on_a_cpu(monkeypatch):
-    monkeypatch.setattr(tf, "onnx_available", lambda: True)
-    monkeypatch.setattr(onnx_scoring, "onnx_available", lambda: True)
-    assert isinstance(tf.onnx_scorer("auto", Model(), "m", device="cpu", exact=True), OnnxScorer)
+def test_auto_scores_through_an_export_only_for_a_float32_model_on_a_cpu(monkeypatch):
+    monkeypatch.setattr(onnx_scoring, "onnx_available", lambda runtime="onnxruntime": True)
+    monkeypatch.setattr(tf, "auto_runtime", lambda: "onnxruntime")
+    assert tf.onnx_scorer("auto", Model(), "m", device="cpu", exact=True).runtime == "onnxruntime"
+    assert tf.onnx_scorer("openvino", Model(), "m", device="cpu", exact=True).runtime == "openvino"
+    assert tf.onnx_scorer("onnx", Model(), "m", device="cpu", exact=True).runtime == "onnxruntime"
     assert tf.onnx_scorer("auto", Model(), "m", device="cuda", exact=True) is None
     assert tf.onnx_scorer("auto", Model(), "m", device="cpu", exact=False) is None  # int8 layers stay in torch
     assert tf.onnx_scorer("torch", Model(), "m", device="cpu", exact=True) is None
     with pytest.raises(InvalidInputError, match="scoring='onnx' runs a float32 model on a CPU"):
         tf.onnx_scorer("onnx", Model(), "m", device="cuda", exact=True)
-    with pytest.raises(InvalidInputError, match="scoring must be one of auto, onnx, torch"):
+    with pytest.raises(InvalidInputError, match="scoring='openvino' runs a float32 model on a CPU"):
+        tf.onnx_scorer("openvino", Model(), "m", device="cpu", exact=False)
+    with pytest.raises(InvalidInputError, match="scoring must be one of auto, onnx, openvino, torch"):
         tf.onnx_scorer("fast", Model(), "m", device="cpu", exact=True)
-    monkeypatch.setattr(tf, "onnx_available", lambda: False)
+    monkeypatch.setattr(tf, "auto_runtime", lambda: None)  # neither runtime installed
     assert tf.onnx_scorer("auto", Model(), "m", device="cpu", exact=True) is None
 
 
-def test_asking_for_onnx_without_the_extra_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(onnx_scoring, "onnx_available", lambda: False)
+class Core:
+    def __init__(self, capabilities):
+        self.capabilities = capabilities
+
+    def get_property(self, device, name):
+        assert (device, name) == ("CPU", "OPTIMIZATION_CAPABILITIES")
+        return self.capabilities
+
+
+@pytest.mark.parametrize(("installed", "capabilities", "chosen"), [
+    ({"onnxruntime", "openvino"}, ["BF16", "FP32"], "openvino"),  # bfloat16 in the processor: OpenVINO
+    ({"onnxruntime", "openvino"}, ["FP32", "INT8"], "onnxruntime"),  # emulated bfloat16 would be slower
+    ({"openvino"}, ["FP32"], None),
+    ({"onnxruntime"}, ["BF16"], "onnxruntime"),
+    (set(), ["BF16"], None),
+])
+def test_auto_reads_with_openvino_only_where_the_processor_computes_bfloat16(monkeypatch, installed, capabilities,
+                                                                              chosen):
+    import sys
+    import types
+
+    monkeypatch.setattr(onnx_scoring, "onnx_available", lambda runtime="onnxruntime": runtime in installed)
+    monkeypatch.setitem(sys.modules, "openvino", types.SimpleNamespace(Core=lambda: Core(capabilities)))
+    assert onnx_scoring.auto_runtime() == chosen
+
+
+def test_asking_for_a_runtime_without_its_extra_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(onnx_scoring, "onnx_available", lambda runtime="onnxruntime": False)
     with pytest.raises(MissingDependencyError, match=r"memorag-integrations\[onnx\]"):
         OnnxScorer(Model(), "m")
+    with pytest.raises(MissingDependencyError, match=r"memorag-integrations\[openvino\]"):
+        OnnxScorer(Model(), "m", runtime="openvino")
+    with pytest.raises(InvalidInputError, match="runtime must be one of onnxruntime, openvino"):
+        OnnxScorer(Model(), "m", runtime="tensorrt")
 
 
 def test_an_interrupted_export_leaves_no_file(monkeypatch, tmp_path):
-    monkeypatch.setattr(onnx_scoring, "onnx_available", lambda: True)
+    monkeypatch.setattr(onnx_scoring, "onnx_available", lambda runtime="onnxruntime": True)
 
     def fail(module, args, path, **options):
         with open(path, "wb") as out:
