@@ -31,8 +31,9 @@ from memorag_integrations.progress import Progress
 from memorag_integrations.prompts import PromptSet
 from memorag_integrations.retrieval.catalog import Catalog, Scope, plan_scopes
 from memorag_integrations.retrieval.fusion import DEFAULT_RRF_K, FusedHit
-from memorag_integrations.retrieval.rerank import Reranker, can_score, default_reranker
-from memorag_integrations.retrieval.vector_cache import VectorCache
+from memorag_integrations.retrieval.rerank import (QueryLikelihoodReranker, Reranker, can_score, default_reranker,
+                                                   passage_sentences)
+from memorag_integrations.retrieval.vector_cache import SENTENCES_FILE, VectorCache, read_kept, write_kept
 from memorag_integrations.retrieval.retriever import CHUNKS_FILE, INDEX_FILE, DenseRetriever, read_chunks, write_chunks
 from memorag_integrations.retrieval.search import Searcher
 from memorag_integrations.schema import Answer, Chunk, Clues, Document, Evidence, Quote
@@ -152,6 +153,8 @@ class MemoRAG:
         if index:
             self.retriever.add(docs, progress=self.progress)
         self.documents, self.indexed = docs, index
+        self._sentence_vectors.forget_kept()
+        self._keep_sentences(self.retriever.chunks)
         logger.info("memorized %d document(s) in %.1f s", len(docs), time.perf_counter() - t0)
         if save_dir is not None:
             self.save(save_dir, overwrite=overwrite)
@@ -168,7 +171,7 @@ class MemoRAG:
         docs = self.documents + new
         self.memory.memorize(docs, progress=self.progress)
         if self.indexed:
-            self.retriever.add(new, progress=self.progress)
+            self._keep_sentences(self.retriever.add(new, progress=self.progress))
         self.documents = docs
         return self
 
@@ -199,9 +202,28 @@ class MemoRAG:
         self.memory.memorize(docs, progress=self.progress)
         if self.indexed:
             self.retriever.remove({doc_id})
-            self.retriever.add([new], progress=self.progress)
+            self._keep_sentences(self.retriever.add([new], progress=self.progress))
         self.documents = docs
         return self
+
+    def _keep_sentences(self, chunks: Sequence[Chunk]) -> None:
+        """Embed now the sentences of ``chunks`` that the default reranker chooses among, so that
+        a query finds their vectors (and a saved folder keeps them)."""
+        if self._reads_sentences and chunks:
+            t0 = time.perf_counter()
+            count = self._sentence_vectors.keep(s for c in chunks for s in passage_sentences(c.text))
+            logger.info("embedded %d sentences for the reranker in %.1f s", count, time.perf_counter() - t0)
+
+    @property
+    def _reads_sentences(self) -> bool:
+        """Whether queries embed sentences of the engine's own chunks: its default reranker reads
+        each candidate's sentences nearest the question."""
+        reranker = self.reranker
+        return (self.indexed and isinstance(reranker, QueryLikelihoodReranker) and reranker.sentences is not None
+                and reranker.encode is self._sentence_vectors)
+
+    def _corpus_sentences(self) -> Iterator[str]:
+        return (s for c in self.retriever.chunks for s in passage_sentences(c.text))
 
     def _require_known(self, doc_ids: set[str]) -> None:
         unknown = doc_ids - {d.doc_id for d in self.documents}
@@ -699,6 +721,9 @@ class MemoRAG:
             write_corpus(tmp, self.documents, self.memory, include_kv=keep, kv_dtype=kv_dtype)
             if self.indexed:
                 self.retriever.save(tmp)
+                keys, vectors = self._sentence_vectors.kept(self._corpus_sentences())
+                if len(keys):
+                    write_kept(tmp / SENTENCES_FILE, keys, vectors)
             else:
                 write_chunks(tmp, self.chunks())
             manifest = corpus_manifest(self.documents, self.memory, self.retriever.config())
@@ -740,6 +765,8 @@ class MemoRAG:
             else:
                 retriever.load(folder)
                 check_chunks(retriever.chunks, engine.documents)
+                if SENTENCES_FILE in manifest["files"] and retriever.index is not None:
+                    engine._sentence_vectors.load_kept(*read_kept(folder / SENTENCES_FILE, retriever.index.dim))
         except Exception as exc:  # noqa: BLE001 (json, faiss and numpy raise many kinds on bad bytes)
             raise CorruptStoreError(f"{folder} could not be read ({type(exc).__name__}: {exc}); memorize the "
                                     "corpus again") from exc

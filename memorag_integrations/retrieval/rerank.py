@@ -71,7 +71,7 @@ def nearest_sentences(query: str, passages: Sequence[str], n: int,
     """Each passage as its ``n`` sentences nearest ``query`` (cosine of ``encode``'s vectors), in
     their order, joined by spaces; a passage of ``n`` sentences or fewer as it is. One call of
     ``encode`` embeds the query and every sentence."""
-    split = [[p[a:b] for a, b in sentence_spans(p)] for p in passages]
+    split = [passage_sentences(p) for p in passages]
     pool = [s for sents in split if len(sents) > n for s in sents]
     if not pool:
         return list(passages)
@@ -87,6 +87,12 @@ def nearest_sentences(query: str, passages: Sequence[str], n: int,
         keep = sorted(np.argsort(-mine, kind="stable")[:n])
         out.append(" ".join(sents[i] for i in keep))
     return out
+
+
+def passage_sentences(passage: str) -> list[str]:
+    """The sentences :func:`nearest_sentences` chooses among, of a passage as the reranker reads it."""
+    passage = passage.strip()
+    return [passage[a:b] for a, b in sentence_spans(passage)]
 
 
 def can_score(generator: TextGenerator) -> bool:

@@ -15,10 +15,11 @@ def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, ref
     text = speed.cut_to_tokens(reference_text, generator, 300)
     assert 200 <= generator.count_tokens(text) <= 300
     row = speed.measure(name, generator, new_memory, text, ["What does break do?", "What is a for loop?"], tmp_path,
-                        new_tokens=4, gains=True)
+                        new_tokens=4, gains=True, unkept_queries=["What does continue do?"])
     assert row["document_tokens"] == generator.count_tokens(text) and row["memorize_tokens_per_s"] > 0
     # No clues, so the default save leaves out the KV cache: the loaded memory reads its text at its first call.
-    assert {"manifest.json", "index.faiss", "chunks.jsonl"} <= set(row["saved_files_mb"]) and not row["kv_saved"]
+    assert {"manifest.json", "index.faiss", "chunks.jsonl", "sentences.safetensors"} <= set(row["saved_files_mb"])
+    assert not row["kv_saved"] and row["scoring"] in ("openvino", "onnxruntime", "torch")
     assert "memory.safetensors" not in row["saved_files_mb"]
     assert row["kv_folder_kb_per_1k_tokens"] > 3 * row["folder_kb_per_1k_tokens"] > 0
     assert row["kv_folder_kb_per_1k_tokens"] > row["int8_folder_kb_per_1k_tokens"] > row["folder_kb_per_1k_tokens"]
@@ -30,6 +31,7 @@ def test_measure_reports_every_figure_for_the_transformers_backend(tmp_path, ref
     assert row["latency_p95_s"]["total"] >= row["latency_p50_s"]["total"]
     assert row["prefill_tokens_per_s"] > 0 and row["memorize_share_of_prefill"] > 0
     assert 0 < row["first_answer_token_p50_s"] < row["latency_p50_s"]["total"] + 5
+    assert row["first_answer_token_unkept_p50_s"] > 0
     first = row["memory_first_token_s"]  # continuing the read memory beats reading it again
     assert first["memory_tokens"] > 200 and first["reread"] > first["cached"] > 0
     assert set(row["parallel"]) == {"gist_4_sections_alone_s", "gist_4_sections_batched_s",

@@ -22,7 +22,7 @@ OTHERS = ["The recipe needs two cups of flour, a pinch of salt and warm water; k
 
 @pytest.fixture(scope="module")
 def lm():
-    return TransformersGenerator()
+    return TransformersGenerator(scoring="torch")  # the exact path; the faster runtimes: test_onnx_scoring_real
 
 
 def one_row(lm, prompt, continuation):
@@ -73,3 +73,17 @@ def test_the_engine_reranks_with_its_own_model(lm):
     evidence = engine.retrieve(QUERY)
     assert "Danube" in evidence[0].text and evidence[0].rerank_score is not None
     assert evidence[0].rerank_score >= max(e.rerank_score for e in evidence)
+
+
+def test_sentences_embedded_at_memorize_give_the_evidence_and_quotes_of_embedding_at_query(reference_text, tmp_path):
+    engine = MemoRAG(KVMemory(), progress=False).memorize(reference_text)  # the defaults: 3 sentences a candidate
+    questions = ["How do I leave a loop early?", "What does the with statement do?", "When is an else clause run?"]
+    kept = [engine.answer(q) for q in questions]
+    loaded = MemoRAG.load(engine.save(tmp_path / "corpus"), progress=False)
+    assert len(loaded._sentence_vectors.kept(loaded._corpus_sentences())[0]) > 100
+    assert [loaded.answer(q).text for q in questions] == [a.text for a in kept]
+    engine._sentence_vectors.forget_kept()  # embedded when a query asks, as before
+    for question, before in zip(questions, kept):
+        again = engine.answer(question)
+        assert again.text == before.text
+        assert [e.chunk_id for e in again.evidence] == [e.chunk_id for e in before.evidence]
