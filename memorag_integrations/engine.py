@@ -154,7 +154,7 @@ class MemoRAG:
             self.retriever.add(docs, progress=self.progress)
         self.documents, self.indexed = docs, index
         self._sentence_vectors.forget_kept()
-        self._keep_sentences(self.retriever.chunks)
+        self._keep_sentences(docs, self.retriever.chunks if index else None)
         logger.info("memorized %d document(s) in %.1f s", len(docs), time.perf_counter() - t0)
         if save_dir is not None:
             self.save(save_dir, overwrite=overwrite)
@@ -170,8 +170,7 @@ class MemoRAG:
                                     "other ids")
         docs = self.documents + new
         self.memory.memorize(docs, progress=self.progress)
-        if self.indexed:
-            self._keep_sentences(self.retriever.add(new, progress=self.progress))
+        self._keep_sentences(new, self.retriever.add(new, progress=self.progress) if self.indexed else None)
         self.documents = docs
         return self
 
@@ -202,28 +201,30 @@ class MemoRAG:
         self.memory.memorize(docs, progress=self.progress)
         if self.indexed:
             self.retriever.remove({doc_id})
-            self._keep_sentences(self.retriever.add([new], progress=self.progress))
+        self._keep_sentences([new], self.retriever.add([new], progress=self.progress) if self.indexed else None)
         self.documents = docs
         return self
 
-    def _keep_sentences(self, chunks: Sequence[Chunk]) -> None:
-        """Embed now the sentences of ``chunks`` that the default reranker chooses among, so that
-        a query finds their vectors (and a saved folder keeps them)."""
-        if self._reads_sentences and chunks:
+    def _keep_sentences(self, documents: Sequence[Document], chunks: Sequence[Chunk] | None) -> None:
+        """Embed now the sentences the default reranker chooses among, of the chunks of ``documents``
+        (``chunks``: the index's, or None to cut them as an adapter's store holds them), so that a
+        query finds their vectors and a saved folder keeps them."""
+        if self._reads_sentences:
+            chunks = self.retriever.chunker.chunk(documents) if chunks is None else chunks
             t0 = time.perf_counter()
             count = self._sentence_vectors.keep(s for c in chunks for s in passage_sentences(c.text))
             logger.info("embedded %d sentences for the reranker in %.1f s", count, time.perf_counter() - t0)
 
     @property
     def _reads_sentences(self) -> bool:
-        """Whether queries embed sentences of the engine's own chunks: its default reranker reads
-        each candidate's sentences nearest the question."""
+        """Whether queries embed sentences of the corpus's chunks (in the engine's index or an
+        adapter's store): its default reranker reads each candidate's sentences nearest the question."""
         reranker = self.reranker
-        return (self.indexed and isinstance(reranker, QueryLikelihoodReranker) and reranker.sentences is not None
+        return (isinstance(reranker, QueryLikelihoodReranker) and reranker.sentences is not None
                 and reranker.encode is self._sentence_vectors)
 
     def _corpus_sentences(self) -> Iterator[str]:
-        return (s for c in self.retriever.chunks for s in passage_sentences(c.text))
+        return (s for c in self.chunks() for s in passage_sentences(c.text))
 
     def _require_known(self, doc_ids: set[str]) -> None:
         unknown = doc_ids - {d.doc_id for d in self.documents}
@@ -721,11 +722,11 @@ class MemoRAG:
             write_corpus(tmp, self.documents, self.memory, include_kv=keep, kv_dtype=kv_dtype)
             if self.indexed:
                 self.retriever.save(tmp)
-                keys, vectors = self._sentence_vectors.kept(self._corpus_sentences())
-                if len(keys):
-                    write_kept(tmp / SENTENCES_FILE, keys, vectors)
             else:
                 write_chunks(tmp, self.chunks())
+            keys, vectors = self._sentence_vectors.kept(self._corpus_sentences() if self._reads_sentences else ())
+            if len(keys):
+                write_kept(tmp / SENTENCES_FILE, keys, vectors)
             manifest = corpus_manifest(self.documents, self.memory, self.retriever.config())
             return manifest if self.indexed else {**manifest, "index": OUTSIDE_INDEX}
 
@@ -765,8 +766,9 @@ class MemoRAG:
             else:
                 retriever.load(folder)
                 check_chunks(retriever.chunks, engine.documents)
-                if SENTENCES_FILE in manifest["files"] and retriever.index is not None:
-                    engine._sentence_vectors.load_kept(*read_kept(folder / SENTENCES_FILE, retriever.index.dim))
+            if SENTENCES_FILE in manifest["files"]:
+                dim = retriever.embedder.encode(["dimension check"]).shape[1]
+                engine._sentence_vectors.load_kept(*read_kept(folder / SENTENCES_FILE, dim))
         except Exception as exc:  # noqa: BLE001 (json, faiss and numpy raise many kinds on bad bytes)
             raise CorruptStoreError(f"{folder} could not be read ({type(exc).__name__}: {exc}); memorize the "
                                     "corpus again") from exc

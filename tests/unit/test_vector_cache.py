@@ -120,3 +120,16 @@ def test_saved_sentence_vectors_of_another_shape_are_refused(tmp_path):
     write_kept(path, np.arange(2, dtype=np.int64), np.zeros((3, 8), dtype=np.float32))
     with pytest.raises(ValueError, match="one per key|expected"):
         read_kept(path, 8)
+
+
+def test_chunks_kept_in_an_outside_store_have_their_sentences_kept_and_saved_too(tmp_path):
+    embedder = CountingEmbedder()
+    engine = quoting_engine(embedder)
+    engine.memorize(TEXT, index=False)  # as an adapter does: the chunks go to the framework's store
+    kept = len(engine._sentence_vectors.kept(engine._corpus_sentences())[0])
+    assert kept > 3 and not engine.retriever.chunks
+    engine.save(tmp_path / "corpus")
+    loaded = MemoRAG.load(tmp_path / "corpus", memory=PromptMemory(ScoringGenerator()),
+                          retriever=DenseRetriever(embedder, chunk_tokens=40, chunk_overlap=0), index=False,
+                          progress=False, rerank=4)
+    assert len(loaded._sentence_vectors.kept(loaded._corpus_sentences())[0]) == kept
