@@ -223,8 +223,9 @@ class MemoRAG:
         return (isinstance(reranker, QueryLikelihoodReranker) and reranker.sentences is not None
                 and reranker.encode is self._sentence_vectors)
 
-    def _corpus_sentences(self) -> Iterator[str]:
-        return (s for c in self.chunks() for s in passage_sentences(c.text))
+    def _corpus_sentences(self, chunks: Sequence[Chunk] | None = None) -> Iterator[str]:
+        """The sentences of ``chunks`` (default: the corpus's) that the reranker chooses among."""
+        return (s for c in (self.chunks() if chunks is None else chunks) for s in passage_sentences(c.text))
 
     def _require_known(self, doc_ids: set[str]) -> None:
         unknown = doc_ids - {d.doc_id for d in self.documents}
@@ -720,13 +721,15 @@ class MemoRAG:
         def fill(tmp: Path) -> dict[str, Any]:
             keep = self.saves_kv if include_kv is None else include_kv
             write_corpus(tmp, self.documents, self.memory, include_kv=keep, kv_dtype=kv_dtype)
+            chunks = self.chunks()  # cut once for an outside store: its chunks file and its sentences
             if self.indexed:
                 self.retriever.save(tmp)
             else:
-                write_chunks(tmp, self.chunks())
-            keys, vectors = self._sentence_vectors.kept(self._corpus_sentences() if self._reads_sentences else ())
-            if len(keys):
-                write_kept(tmp / SENTENCES_FILE, keys, vectors)
+                write_chunks(tmp, chunks)
+            if self._reads_sentences:
+                keys, vectors = self._sentence_vectors.kept(self._corpus_sentences(chunks))
+                if len(keys):
+                    write_kept(tmp / SENTENCES_FILE, keys, vectors)
             manifest = corpus_manifest(self.documents, self.memory, self.retriever.config())
             return manifest if self.indexed else {**manifest, "index": OUTSIDE_INDEX}
 
@@ -766,8 +769,9 @@ class MemoRAG:
             else:
                 retriever.load(folder)
                 check_chunks(retriever.chunks, engine.documents)
-            if SENTENCES_FILE in manifest["files"]:
-                dim = retriever.embedder.encode(["dimension check"]).shape[1]
+            if SENTENCES_FILE in manifest["files"]:  # the index's dimension was checked against the embedder's
+                dim = (retriever.index.dim if retriever.index is not None
+                       else retriever.embedder.encode(["dimension check"]).shape[1])
                 engine._sentence_vectors.load_kept(*read_kept(folder / SENTENCES_FILE, dim))
         except Exception as exc:  # noqa: BLE001 (json, faiss and numpy raise many kinds on bad bytes)
             raise CorruptStoreError(f"{folder} could not be read ({type(exc).__name__}: {exc}); memorize the "
