@@ -19,7 +19,8 @@ from memorag_integrations import MemoRAG
 from memorag_integrations.pipeline import Steps, rank
 from memorag_integrations.prompts import format_evidence, get_prompts
 from memorag_integrations.retrieval.catalog import plan_scopes
-from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker, Reranker
+from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker, Reranker, nearest_sentences
+from memorag_integrations.rounds import ROUND_PASSAGES, missing_instruction, parse_missing, with_missing
 from memorag_integrations.schema import Chunk, Clues
 
 from benchmarks import peers
@@ -69,6 +70,15 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "memorag_routed": ("routed", Steps()),
     "memorag_routed_grounded": ("routed", Steps(grounding=0.3)),
 }
+# The reranker scoring after the memory of the whole corpus (QueryLikelihoodReranker(memory=...)):
+# each is the named variant with that reranker in place of the passage-alone one.
+MEMORY_SCORED = {"dense_catalog_r15_memscored": "dense_catalog_r15",
+                 "dense_reranked_r15_memscored": "dense_reranked_r15"}
+VARIANTS.update({name: VARIANTS[base] for name, base in MEMORY_SCORED.items()})
+# Memory-led rounds (memorag_integrations.rounds): the variant's ranking, then the memory reads the
+# best passages found and names what is missing; that search joins the clues for one more ranking.
+ROUNDS = {"memorag_rounds": "memorag", "dense_catalog_r15_rounds": "dense_catalog_r15"}
+VARIANTS.update({name: VARIANTS[base] for name, base in ROUNDS.items()})
 #: Documents a routed query reads (``memorag_routed``): about 1.1k tokens of hotpot paragraphs.
 ROUTE = 8
 CORE_METHODS = ("dense", "memorag", "memorag_draft", "qa", "full")
@@ -81,8 +91,9 @@ PROMPTS = get_prompts("en")
 
 
 def needs_memory(method: str) -> bool:
-    """Whether ``method`` asks the memory anything (dense variants search the index alone)."""
-    return not (method in VARIANTS and VARIANTS[method][0] == "none")
+    """Whether ``method`` asks the memory anything (dense variants search the index alone, unless
+    their reranker scores after the memory or the memory leads a round)."""
+    return method in (*MEMORY_SCORED, *ROUNDS) or not (method in VARIANTS and VARIANTS[method][0] == "none")
 
 
 @dataclass
@@ -185,6 +196,10 @@ class Methods:
                                              else ".scores.json")
         self.reranker = RecordedScores(QueryLikelihoodReranker(engine.generator, sentences=rerank_sentences,
                                                                encode=engine.retriever.embedder.encode), scores)
+        self.memory_reranker = RecordedScores(
+            QueryLikelihoodReranker(engine.generator, sentences=rerank_sentences,
+                                    encode=engine.retriever.embedder.encode, memory=engine.memory),
+            scores and scores.with_name(scores.name.replace(".scores.json", ".memory-scores.json")))
         self._expansions: dict[str, tuple[Clues, float]] = {}
         self._drafts: dict[str, tuple[str, float]] = {}
         self._routed: dict[str, tuple[Clues, float]] = {}
@@ -214,14 +229,39 @@ class Methods:
                 clues = Clues(clues.spans, clues.surrogate_questions, draft or None)
                 spent, calls = spent + draft_s, 3
         steps = steps or self.engine.steps
-        t0, charged, scoring = time.perf_counter(), self.reranker.seconds, self.reranker.wall
+        reranker = self.memory_reranker if name in MEMORY_SCORED else self.reranker
+        t0, charged, scoring = time.perf_counter(), reranker.seconds, reranker.wall
         hits = rank(self.engine.retriever, query, clues, k=self.k, fusion=self.engine.fusion,
-                    count_tokens=self.engine.generator.count_tokens, steps=steps, reranker=self.reranker,
+                    count_tokens=self.engine.generator.count_tokens, steps=steps, reranker=reranker,
                     scopes=plan_scopes(self.engine.catalog, query))
+        replayed = 0.0
+        if name in ROUNDS:
+            before = clues
+            hits, clues, replayed = self._round(query, clues, hits, steps, reranker)
+            calls += 1 + (1 if steps.rerank and clues is not before else 0)  # a search to rank again, or NONE
         # The scoring is charged what it measured when first done, as the memory's calls are.
-        spent += time.perf_counter() - t0 - (self.reranker.wall - scoring) + (self.reranker.seconds - charged)
+        spent += time.perf_counter() - t0 - (reranker.wall - scoring) + (reranker.seconds - charged) + replayed
         calls += 1 if steps.rerank else 0
         return Outcome([h.item for h in hits], clues.queries(), spent, model_calls=calls)
+
+    def _round(self, query: str, clues: Clues, hits: list, steps: Steps,
+               reranker: Reranker) -> tuple[list, Clues, float]:
+        """One memory-led round after ``hits``: the memory's search for what is missing joins the
+        clues and the query is ranked again (the same hits where the memory says nothing is missing).
+        Also returns the seconds to charge beyond the clock: the memory's call is recorded, and a
+        replayed call is charged what it first measured, as the clues' calls are."""
+        passages = nearest_sentences(query, [h.item.text for h in hits[:ROUND_PASSAGES]], 2,
+                                     self.engine.retriever.embedder.encode)
+        wall, charged = time.perf_counter(), self.memory_calls.seconds
+        output = self.memory_calls(missing_instruction(query, passages, PROMPTS), self.expand_tokens)
+        replayed = (self.memory_calls.seconds - charged) - (time.perf_counter() - wall)
+        missing = parse_missing(output, query)
+        if missing is None:
+            return hits, clues, replayed
+        clues = with_missing(clues, missing)
+        return rank(self.engine.retriever, query, clues, k=self.k, fusion=self.engine.fusion,
+                    count_tokens=self.engine.generator.count_tokens, steps=steps, reranker=reranker,
+                    scopes=plan_scopes(self.engine.catalog, query)), clues, replayed
 
     def _expansion(self, query: str) -> tuple[Clues, float]:
         """Clues (spans + surrogate questions), written once per query and shared by every variant."""

@@ -23,6 +23,7 @@ class PromptSet:
     answer: str
     summary: str
     passage_question: str
+    missing: str
     no_evidence: str
     nothing_found: str
 
@@ -59,6 +60,11 @@ ENGLISH = PromptSet(
     summary="Write a concise summary of the text from these passages.\n\nPassages:\n{evidence}",
     # The reranker's prompt: how likely the user's question is as the reply scores the passage.
     passage_question="Passage:\n{text}\n\nWrite a question that this passage answers.",
+    # A memory-led round (memorag_integrations.rounds): what the found passages still lack, as a search.
+    missing=(
+        "Question: {query}\n\nPassages found so far:\n{evidence}\n\nWhat does the question need that these "
+        "passages do not say? Write it as one short search query. If they say everything it needs, write NONE."
+    ),
     no_evidence="(no passage was retrieved)",
     nothing_found="No passage of the corpus was retrieved for this question, so there is nothing to answer from.",
 )
@@ -80,6 +86,10 @@ CHINESE = PromptSet(
     ),
     summary="请根据这些段落写一段简明的全文摘要。\n\n段落：\n{evidence}",
     passage_question="段落：\n{text}\n\n写一个这段文字能回答的问题。",
+    missing=(
+        "问题：{query}\n\n目前找到的段落：\n{evidence}\n\n这个问题还需要哪些这些段落没有说到的信息？"
+        "写成一个简短的检索查询。如果段落已经说到了所需的一切，写 NONE。"
+    ),
     no_evidence="（没有检索到段落）",
     nothing_found="没有检索到与这个问题相关的段落，无法根据文本回答。",
 )
@@ -88,7 +98,7 @@ PROMPT_SETS = {"en": ENGLISH, "zh": CHINESE}
 # The memory's instructions, which a clue must not echo back (see memorag_integrations.filler).
 add_instructions(getattr(prompts, field) for prompts in PROMPT_SETS.values()
                  for field in ("context", "ack", "gist", "clue_spans", "surrogate_questions", "memory_answer",
-                               "key_points", "answer", "summary"))
+                               "key_points", "answer", "summary", "missing"))
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # A "token" for length filters: one CJK/kana/hangul character, or one run of word characters.

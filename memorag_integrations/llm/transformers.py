@@ -263,6 +263,36 @@ class TransformersGenerator(TextGenerator):
             scores.extend(picked[..., 0].sum(dim=-1).tolist())
         return scores
 
+    @torch.inference_mode()
+    def continuation_logprobs_from_prefix(self, prefix: KVPrefix, suffixes: Sequence[str], continuation: str, *,
+                                          batch_size: int = 8) -> list[float]:
+        """:meth:`continuation_logprobs` after ``prefix`` (already read): the summed log-probability
+        of ``continuation`` after the prefix and each suffix. The prefix is read from its cache, not
+        again; shorter suffixes are padded where they meet it, under a zero attention mask."""
+        tail = self.tokenizer(continuation, add_special_tokens=False).input_ids
+        if not tail:
+            return [0.0] * len(suffixes)
+        heads = [self.encode(s)[0].tolist() for s in suffixes]
+        target = torch.tensor(tail, device=self.device)
+        scores: list[float] = []
+        for start in range(0, len(heads), batch_size):
+            rows = [head + tail for head in heads[start:start + batch_size]]
+            width = max(map(len, rows))
+            ids = torch.full((len(rows), width), int(prefix.input_ids[0, 0]), dtype=torch.long)
+            mask = torch.zeros((len(rows), prefix.length + width), dtype=torch.long)
+            mask[:, :prefix.length] = 1
+            for i, row in enumerate(rows):
+                ids[i, width - len(row):] = torch.tensor(row)
+                mask[i, prefix.length + width - len(row):] = 1
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            positions = (mask.cumsum(-1) - 1)[:, prefix.length:]
+            cache = self._new_cache(width, prefix, batch=len(rows))
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                logits_to_keep=len(tail) + 1, **self._cache_kwarg(cache)).logits[:, :-1].float()
+            picked = torch.log_softmax(logits, dim=-1).gather(-1, target.expand(len(rows), -1)[..., None])
+            scores.extend(picked[..., 0].sum(dim=-1).tolist())
+        return scores
+
     # -- KV prefixes (memory) ----------------------------------------------------------------
     @torch.inference_mode()
     def prefill(self, text: str) -> KVPrefix:

@@ -175,6 +175,14 @@ class Memory(ABC):
     def stream(self, instruction: str, max_new_tokens: int = 256) -> Iterator[str]:
         yield self.generate(instruction, max_new_tokens)
 
+    def continuation_logprobs(self, instructions: Sequence[str], continuation: str) -> list[float]:
+        """The summed log-probability of ``continuation`` as the memory's reply to each instruction
+        (the model must score text: :meth:`TextGenerator.continuation_logprobs`). This default reads
+        the memory again for every instruction; a KV memory continues its one read prefix."""
+        self._require_ready()
+        return self.generator.continuation_logprobs(
+            [[*self._messages(), {"role": "user", "content": i}] for i in instructions], continuation)
+
     async def agenerate(self, instruction: str, max_new_tokens: int = 256) -> str:
         return await asyncio.to_thread(self.generate, instruction, max_new_tokens)
 

@@ -76,6 +76,10 @@ class KVMemory(Memory):
         return self.lm.generate_many_from_prefix(self._ready_prefix(), [self._suffix(i) for i, _ in calls],
                                                  [n for _, n in calls])
 
+    def continuation_logprobs(self, instructions: Sequence[str], continuation: str) -> list[float]:
+        return self.lm.continuation_logprobs_from_prefix(self._ready_prefix(), [self._suffix(i) for i in instructions],
+                                                         continuation)
+
     def _cache_state(self, meta: dict[str, Any]) -> dict[str, Any]:
         prefix = self._ready_prefix()
         tensors = {"input_ids": prefix.input_ids.cpu()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.extractive import sentence_spans
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.prompts import detect_language, get_prompts
+
+if TYPE_CHECKING:
+    from memorag_integrations.memory.base import Memory
 
 
 class Reranker(ABC):
@@ -40,10 +44,15 @@ class QueryLikelihoodReranker(Reranker):
 
     ``sentences``: the model reads only that many sentences of each passage, the ones nearest the
     query by ``encode`` (an embedder's), in their order; a passage with no more sentences than that
-    is read whole. None reads every passage whole."""
+    is read whole. None reads every passage whole.
+
+    ``memory``: score after the memory of the whole corpus instead of the passage alone (the
+    memory's model, continuing its read prefix): the memory may know which event, company or person
+    a passage is about when the passage does not say (benchmarks/README.md, "Scoring after the
+    memory")."""
 
     def __init__(self, generator: TextGenerator, *, sentences: int | None = None,
-                 encode: Callable[[list[str]], np.ndarray] | None = None) -> None:
+                 encode: Callable[[list[str]], np.ndarray] | None = None, memory: Memory | None = None) -> None:
         if sentences is not None:
             if isinstance(sentences, bool) or not isinstance(sentences, int) or sentences < 1:
                 raise InvalidInputError(f"sentences must be a positive whole number, or None to read passages whole; "
@@ -51,7 +60,7 @@ class QueryLikelihoodReranker(Reranker):
             if encode is None:
                 raise InvalidInputError("sentences needs encode (an embedder's encode) to find each passage's "
                                         "sentences nearest the query")
-        self.generator, self.sentences, self.encode = generator, sentences, encode
+        self.generator, self.sentences, self.encode, self.memory = generator, sentences, encode, memory
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         if not texts:
@@ -60,7 +69,10 @@ class QueryLikelihoodReranker(Reranker):
         passages = [t.strip() for t in texts]
         if self.sentences is not None and self.encode is not None:
             passages = nearest_sentences(query, passages, self.sentences, self.encode)
-        return self.generator.continuation_logprobs([template.format(text=t) for t in passages], query.strip())
+        prompts = [template.format(text=t) for t in passages]
+        if self.memory is not None:
+            return self.memory.continuation_logprobs(prompts, query.strip())
+        return self.generator.continuation_logprobs(prompts, query.strip())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.generator!r})"

@@ -87,3 +87,24 @@ def test_sentences_embedded_at_memorize_give_the_evidence_and_quotes_of_embeddin
         again = engine.answer(question)
         assert again.text == before.text
         assert [e.chunk_id for e in again.evidence] == [e.chunk_id for e in before.evidence]
+
+
+def test_scoring_after_the_kv_memory_equals_reading_the_memory_again(lm):
+    from memorag_integrations.memory.prompt import PromptMemory
+
+    documents = [Document(ANSWERS, "atlas"), Document(OTHERS[1], "eu")]
+    kv, plain = KVMemory(lm), PromptMemory(lm)
+    kv.memorize(documents, progress=False)
+    plain.memorize(documents, progress=False)
+    texts = ["It divides the city.", *OTHERS]
+    prompts = [f"Passage:\n{t}\n\nWrite a question that this passage answers." for t in texts]
+    after_cache = kv.continuation_logprobs(prompts, QUERY)  # rows of unequal length, padded after the prefix
+    reread = plain.continuation_logprobs(prompts, QUERY)  # the whole memory prompt, row by row
+    assert after_cache == pytest.approx(reread, abs=1e-3)
+    # The memory is read: a passage that names neither the city nor the river gains by it.
+    alone = lm.continuation_logprobs(prompts, QUERY)
+    assert after_cache[0] > alone[0]
+    before = kv.generate("Which river is named in the text?", 8)
+    ranked = QueryLikelihoodReranker(lm, memory=kv).score(QUERY, texts)
+    assert ranked == pytest.approx(after_cache, abs=1e-3)
+    assert kv.generate("Which river is named in the text?", 8) == before  # the memory's cache is left as it was
