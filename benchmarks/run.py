@@ -25,6 +25,7 @@ from benchmarks import data as datasets
 from benchmarks import metrics
 from benchmarks.methods import ABLATION_METHODS, ALL_METHODS, DEFAULT_METHODS, RETRIEVAL_FREE, Methods, needs_memory
 from memorag_integrations import defaults
+from memorag_integrations.llm.onnx_scoring import OnnxScorer
 
 SUITES = ("multihoprag", "hotpot", "legal", "review", "needle", "nqopen", "speed")
 #: Suites run only when named, for routing over many documents: the hotpot pool as 975 documents,
@@ -71,6 +72,8 @@ class Settings:
             key["gisting"] = "extract"
         if self.scoring_used() != "torch":
             key["scoring"] = self.scoring_used()
+        if self.scoring_used() == "openvino":  # bfloat16 scores change with how the rows are read
+            key["scoring"] = f"openvino-{OnnxScorer.READING}"
         return key
 
     def scoring_used(self) -> str:

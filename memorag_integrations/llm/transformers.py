@@ -234,13 +234,16 @@ class TransformersGenerator(TextGenerator):
 
         The rows are left-padded so that the shared continuation ends every row: only its positions'
         logits are computed (a full vocabulary per position of every row would not fit).
-        ``batch_size``: rows per forward pass; by default 8, or 1 through ONNX Runtime, which reads
-        unpadded rows one at a time about 1.2x faster than padded batches on a CPU."""
-        batch_size = batch_size or (1 if self.scorer is not None else 8)
+        ``batch_size``: rows per forward pass; by default 8 in torch, or the ONNX scorer's own (see
+        :class:`~memorag_integrations.llm.onnx_scoring.OnnxScorer`, which reads the rows' shared
+        prefix once)."""
         tail = self.tokenizer(continuation, add_special_tokens=False).input_ids
         if not tail:
             return [0.0] * len(prompts)
         heads = [self.tokenizer(self.render(p), add_special_tokens=False).input_ids for p in prompts]
+        if self.scorer is not None:
+            return self.scorer.score_rows(heads, tail, batch_size=batch_size)
+        batch_size = batch_size or 8
         target = torch.tensor(tail, device=self.device)
         scores: list[float] = []
         for start in range(0, len(heads), batch_size):
@@ -254,9 +257,6 @@ class TransformersGenerator(TextGenerator):
             ids, mask = ids.to(self.device), mask.to(self.device)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)  # padding must not shift the real tokens' positions
             targets = target.expand(len(rows), -1)
-            if self.scorer is not None:
-                scores.extend(self.scorer.score(ids, mask, positions, targets))
-                continue
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                                 logits_to_keep=len(tail) + 1).logits[:, :-1].float()
             picked = torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None])

@@ -82,7 +82,19 @@ def test_an_interrupted_export_leaves_no_file(monkeypatch, tmp_path):
 
     monkeypatch.setattr(torch.onnx, "export", fail)
     scorer = OnnxScorer(Model(), "org/model", folder=tmp_path)
+    scorer.prefix_state = lambda prefix: [torch.zeros((1, 1, len(prefix), 2)).numpy()] * 2  # the example's past
     assert scorer.path.parent == tmp_path and scorer.path.name.startswith("org_model-")
     with pytest.raises(KeyboardInterrupt):
         scorer.session()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("heads, shared", [
+    ([[1, 2, 3, 4], [1, 2, 3, 5, 6]], 3),
+    ([[1, 2, 3], [1, 2, 3, 4]], 2),  # each row keeps a token of its own, before the target
+    ([[1, 2], [3, 2]], 0),
+    ([[7]], 0),
+    ([[1, 2, 3]], 2),
+])
+def test_the_rows_prefix_is_what_every_row_starts_with_less_one_token(heads, shared):
+    assert onnx_scoring._shared_length(heads) == shared
