@@ -165,6 +165,10 @@ class OnnxScorer:
             os.replace(tmp, self.path)  # a whole file or none: an interrupted export is never read
         finally:
             Path(tmp).unlink(missing_ok=True)
+        # Exports of this model by older graphs or library versions: each is the size of the weights.
+        for old in self.path.parent.glob(f"{self.path.name.rsplit('-', 1)[0]}-*.onnx"):
+            if old != self.path and len(old.name) == len(self.path.name):
+                old.unlink(missing_ok=True)
 
     @torch.inference_mode()
     def prefix_state(self, prefix: list[int]) -> list[np.ndarray]:

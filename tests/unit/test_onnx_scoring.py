@@ -98,3 +98,16 @@ def test_an_interrupted_export_leaves_no_file(monkeypatch, tmp_path):
 ])
 def test_the_rows_prefix_is_what_every_row_starts_with_less_one_token(heads, shared):
     assert onnx_scoring._shared_length(heads) == shared
+
+
+def test_a_new_export_replaces_the_models_older_ones(monkeypatch, tmp_path):
+    monkeypatch.setattr(onnx_scoring, "onnx_available", lambda runtime="onnxruntime": True)
+    monkeypatch.setattr(torch.onnx, "export", lambda module, args, path, **options: open(path, "wb").close())
+    scorer = OnnxScorer(Model(), "org/model", folder=tmp_path)
+    scorer.prefix_state = lambda prefix: [torch.zeros((1, 1, len(prefix), 2)).numpy()] * 2
+    stale = tmp_path / "org_model-000000000000.onnx"
+    other = tmp_path / "org_model-base-000000000000.onnx"  # another model whose name starts the same
+    stale.write_bytes(b"old graph")
+    other.write_bytes(b"another model")
+    scorer._export()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([scorer.path.name, other.name])
