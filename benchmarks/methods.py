@@ -191,6 +191,9 @@ class Methods:
         self.memory_calls = RecordedCalls(engine.memory.generate_many, calls)
         engine.memory.generate_many = self.memory_calls.many  # type: ignore[method-assign]
         self.routed_calls = RecordedCalls(engine.memory.generate_many, calls and calls.with_suffix(".routed.json"))
+        generator = engine.generator  # the corpus's cache folder is one model's, so are its answers
+        self.answer_calls = RecordedCalls(lambda asked: [generator.generate(p, n) for p, n in asked],
+                                          calls and calls.with_suffix(".answers.json"))
         # The scores are recorded by passage, so a reader of other sentences records elsewhere.
         scores = calls and calls.with_suffix(f".{rerank_sentences}-sentences.scores.json" if rerank_sentences
                                              else ".scores.json")
@@ -385,7 +388,9 @@ class Methods:
         texts = {str(d.doc_id): d.text for d in self.engine.documents}
         return render(answer_quotes(query, candidates(evidence, texts), self.engine.retriever.embedder.encode))
 
-    def answer(self, query: str, chunks: list[Chunk]) -> str:
-        """The shared generator's answer from the given chunks (the same prompt for every method)."""
+    def answer(self, query: str, chunks: list[Chunk]) -> tuple[str, float]:
+        """The shared generator's answer from the given chunks (the same prompt for every method),
+        and its seconds: recorded, so a run stopped and started again answers only new evidence."""
         prompt = PROMPTS.answer.format(evidence=format_evidence([c.text for c in chunks], PROMPTS), query=query)
-        return self.engine.generator.generate(prompt, self.answer_tokens).strip()
+        spent = self.answer_calls.seconds
+        return self.answer_calls(prompt, self.answer_tokens).strip(), self.answer_calls.seconds - spent

@@ -169,3 +169,17 @@ def test_recorded_calls_run_only_the_new_ones_together_and_replay_from_disk(tmp_
     assert replay.many([("c", 4), ("a", 8)]) == ["c/4", "a/8"]
     assert replay("b", 8) == "b/8"
     assert replay.seconds == pytest.approx(measured, abs=1e-6)  # replayed calls are charged what they cost
+
+
+def test_answers_are_recorded_so_a_resumed_run_answers_only_new_evidence(engine, tmp_path):
+    calls = tmp_path / "corpus.calls.json"
+    first = Methods(engine, 3, expand_tokens=16, answer_tokens=16, calls=calls)
+    chunks = first.run("dense", QUERY).chunks
+    text, seconds = first.answer(QUERY, chunks)
+    asked = len(engine.generator.calls)
+    again = Methods(engine, 3, expand_tokens=16, answer_tokens=16, calls=calls)  # a run started again
+    assert again.answer(QUERY, chunks) == (text, seconds)  # replayed, charged what it first took
+    assert len(engine.generator.calls) == asked
+    again.answer(QUERY, chunks[:1])  # other evidence: a new answer
+    assert len(engine.generator.calls) == asked + 1
+    assert (tmp_path / "corpus.calls.answers.json").is_file()
