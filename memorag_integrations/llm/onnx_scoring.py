@@ -5,10 +5,13 @@ model is exported once, on the first score, to the user's cache (``models.cache_
 about the size of the weights) and read from there afterwards by one of two runtimes:
 
 - ONNX Runtime (the ``onnx`` extra): the float32 model's own scores (equal to about 1e-5), about
-  1.5x torch's speed;
+  1.6x torch's speed;
 - OpenVINO (the ``openvino`` extra), in bfloat16 where the processor computes it natively
   (AVX512-BF16 or AMX) and float32 elsewhere: bfloat16 reads faster and changes scores a little
   (``python -m benchmarks.scoring_speed`` measures both).
+
+The rows a reranker scores share their opening (the chat template's system prompt, "Passage:"):
+the export takes that prefix as keys and values, read once, so each row reads only its own tokens.
 """
 
 from __future__ import annotations
@@ -239,9 +242,9 @@ def _shared_length(heads: list[list[int]]) -> int:
 
 def auto_runtime() -> str | None:
     """The runtime ``scoring="auto"`` reads the export with: OpenVINO where the processor computes
-    bfloat16 natively (about 1.5x ONNX Runtime on two cores, and no recall lost on MultiHop-RAG dev
-    and held-out and contracts held-out: benchmarks/README.md, "OpenVINO in bfloat16"), else ONNX
-    Runtime; None where neither is installed."""
+    bfloat16 natively (about 1.7x ONNX Runtime on two cores, and no interval of lost recall wholly
+    below zero on MultiHop-RAG dev and held-out and contracts held-out: benchmarks/README.md, "The
+    scorer reads the rows' shared prefix once"), else ONNX Runtime; None where neither is installed."""
     if onnx_available("openvino"):
         import openvino
 
