@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -21,8 +21,11 @@ from memorag_integrations.extractive import sentence_spans
 from memorag_integrations.llm.base import TextGenerator
 from memorag_integrations.prompts import detect_language, get_prompts
 
-if TYPE_CHECKING:
-    from memorag_integrations.memory.base import Memory
+
+class ReadsAfterMemory(Protocol):
+    """What scoring after a memory needs of it (a :class:`~memorag_integrations.memory.base.Memory`)."""
+
+    def continuation_logprobs(self, instructions: Sequence[str], continuation: str) -> list[float]: ...
 
 
 class Reranker(ABC):
@@ -52,7 +55,8 @@ class QueryLikelihoodReranker(Reranker):
     memory")."""
 
     def __init__(self, generator: TextGenerator, *, sentences: int | None = None,
-                 encode: Callable[[list[str]], np.ndarray] | None = None, memory: Memory | None = None) -> None:
+                 encode: Callable[[list[str]], np.ndarray] | None = None,
+                 memory: ReadsAfterMemory | None = None) -> None:
         if sentences is not None:
             if isinstance(sentences, bool) or not isinstance(sentences, int) or sentences < 1:
                 raise InvalidInputError(f"sentences must be a positive whole number, or None to read passages whole; "

@@ -43,7 +43,7 @@ LAYERS: dict[str, list[tuple[str, list[str]]]] = {
         ("retrieval: chunking, embedders, index, search, fusion, reranking",
          [f"{CORE}.retrieval", f"{CORE}.retrieval.*"]),
         ("memory kinds and their registry", [f"{CORE}.memory", f"{CORE}.memory.*"]),
-        ("the query pipeline", [f"{CORE}.pipeline"]),
+        ("the query pipeline and its memory-led rounds", [f"{CORE}.pipeline", f"{CORE}.rounds"]),
         ("the on-disk format", [f"{CORE}.store"]),
         ("the engine", [f"{CORE}.engine"]),
         ("entry points: the package, the CLI, the server",
