@@ -240,19 +240,23 @@ def score_question(q: datasets.Question, outcome, answer: str | None, ks: tuple[
 
 
 def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: Settings, *,
-              answers: bool, ks: tuple[int, ...] = (3, 5, 10), on_question=None) -> dict[str, Any]:
+              answers: bool, ks: tuple[int, ...] = (3, 5, 10), on_question=None,
+              done: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """Every method on every question of ``tasks``; returns per-question records and the means.
     ``on_question(partial_result)`` is called after each question, so a long run that is stopped
-    still leaves its results so far."""
-    questions, corpora = [], []
+    still leaves its results so far; ``done`` holds such a run's records, whose questions are skipped."""
+    questions, corpora = list(done), []
+    finished = {r["qid"] for r in done}
     for task in tasks:
+        if all(q.qid in finished for q in task.questions):
+            continue
         engine, memorize_s = engine_for(task, models, settings)
         corpora.append({"task": task.name, "chunks": len(engine.retriever.chunks), "memorize_s": memorize_s,
                         "memory_gists": len(engine.memory.gists)})
         methods = Methods(engine, settings.depth, expand_tokens=settings.expand_tokens,
                           answer_tokens=settings.answer_tokens, rerank_sentences=settings.rerank_sentences,
                           calls=cache_folder(task, settings).with_suffix(".calls.json"))
-        for q in task.questions:
+        for q in (q for q in task.questions if q.qid not in finished):
             record = {"qid": q.qid, "question": q.question, "answers": q.answers, "info": q.info, "methods": {}}
             for name in settings.methods:
                 if name in RETRIEVAL_FREE and not answers:
@@ -399,7 +403,8 @@ def load_tasks(suite: str, settings: Settings, data: Path) -> list[datasets.Task
     raise ValueError(f"{suite!r} has no memorized corpora")
 
 
-def run_suite(suite: str, models: Models, settings: Settings, data: Path, on_question=None) -> dict[str, Any]:
+def run_suite(suite: str, models: Models, settings: Settings, data: Path, on_question=None,
+              done: list[dict[str, Any]] = ()) -> dict[str, Any]:
     if suite == "nqopen":
         return run_nqopen(models, settings, data)
     tasks = load_tasks(suite, settings, data)
@@ -409,11 +414,30 @@ def run_suite(suite: str, models: Models, settings: Settings, data: Path, on_que
         answers = False
     else:  # asking for extractive answers asks for answers, in a suite that skips them by default too
         answers = settings.answers and (settings.extractive or settings.sizes.get(suite, {}).get("answers", True))
-    result = run_tasks(suite, tasks, models, settings, answers=answers, on_question=on_question)
+    result = run_tasks(suite, tasks, models, settings, answers=answers, on_question=on_question, done=done)
     if suite == "needle":
         result["by_haystack_words"] = by_group(result, "haystack_words")
         result["by_depth"] = by_group(result, "depth")
     return result
+
+
+def settings_record(settings: Settings, suite: str) -> dict[str, Any]:
+    """The settings a result file records (JSON's types, so a saved file compares equal)."""
+    record = {k: v for k, v in asdict(settings).items() if k != "sizes"} | {"sizes": settings.sizes.get(suite)}
+    return json.loads(json.dumps(record))
+
+
+def resumed(path: Path, settings: Settings, suite: str) -> dict[str, Any]:
+    """The earlier result at ``path`` that ``--resume`` continues: empty when there is none, and an
+    error when it was run with other settings (its questions would not compare with new ones)."""
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    changed = sorted(k for k, v in settings_record(settings, suite).items() if earlier["settings"].get(k) != v)
+    if changed:
+        raise SystemExit(f"{path} was run with other settings ({', '.join(changed)}): run it again without "
+                         f"--resume, or with --out pointing elsewhere")
+    return earlier
 
 
 def environment() -> dict[str, Any]:
@@ -450,6 +474,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gisting", choices=("auto", "generate", "extract"), default="auto",
                         help="how the memory gists a long corpus (auto: extract with the embedded model)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run whose results are in --out: its questions are kept, not asked again")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     methods = tuple(dict.fromkeys([*args.methods, *(ABLATION_METHODS if args.ablation else ())]))
@@ -474,11 +500,15 @@ def main(argv: list[str] | None = None) -> None:
         model = "" if args.model == "smollm2" or suite == "speed" else f"-{args.model}"
         suffix = f"{args.split}{model}{'-quick' if args.quick else ''}"
 
-        def save(result: dict[str, Any], suite: str = suite, suffix: str = suffix, t0: float = t0) -> None:
-            result["settings"] = {k: v for k, v in asdict(settings).items() if k != "sizes"} | {
-                "sizes": settings.sizes.get(suite)}
+        earlier = resumed(args.out / f"{suite}-{suffix}.json", settings, suite) if args.resume else {}
+
+        def save(result: dict[str, Any], suite: str = suite, suffix: str = suffix, t0: float = t0,
+                 earlier: dict[str, Any] = earlier) -> None:
+            result["settings"] = settings_record(settings, suite)
             result["environment"] = environment()
-            result["wall_s"] = round(time.perf_counter() - t0, 1)
+            result["wall_s"] = round(time.perf_counter() - t0 + earlier.get("wall_s", 0), 1)
+            redone = {c["task"] for c in result["corpora"]}
+            result["corpora"] = [c for c in earlier.get("corpora", []) if c["task"] not in redone] + result["corpora"]
             report.write(result, args.out, tag=f"{suite}-{suffix}")
             report.combine(args.out, suffix)
 
@@ -488,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
             save(speed.run(quick=args.quick, data=args.data))
         else:
             models = models or Models(settings)
-            save(run_suite(suite, models, settings, args.data, on_question=save))
+            save(run_suite(suite, models, settings, args.data, on_question=save, done=earlier.get("questions", [])))
         logger.info("%s done in %.0f s", suite, time.perf_counter() - t0)
 
 

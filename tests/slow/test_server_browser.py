@@ -31,6 +31,17 @@ TEXT = ("The harbour office kept the lighthouse logs from 1880 onwards.\n\n" + Y
         "In 1911 a storm flooded the lower rooms of the lighthouse and that year's logbook was lost.\n\n"
         "The keeper's daughter rebuilt the record from letters the keeper had sent to the harbour office.")
 
+# Every value #state takes, in order, from the mutations' old values plus the current one.
+RECORD_STATES = """() => {
+  const state = document.querySelector("#state");
+  window.seenStates = [];
+  new MutationObserver((records) => {
+    for (const record of records) window.seenStates.push(record.oldValue);
+    window.seenStates.push(state.dataset.state);
+    window.seenStates = window.seenStates.filter((s, i, all) => s && s !== all[i - 1]);
+  }).observe(state, { attributes: true, attributeFilter: ["data-state"], attributeOldValue: true });
+}"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -77,9 +88,13 @@ def test_upload_ask_and_see_the_evidence_in_place(server, tmp_path):
         page.fill("#max-new-tokens", "24")
         page.check("#compare-dense")
         page.fill("#question", "What happened to the logbook of 1911?")
+        # Quoted answers stream in a few milliseconds, so "writing" may never be painted: record every
+        # state the page passes through instead of polling for one.
+        page.evaluate(RECORD_STATES)
         page.click("#ask-button")
-        page.wait_for_selector("#state[data-state=writing]", timeout=300_000)  # evidence first, then the words
         page.wait_for_selector("#state[data-state=done]", timeout=300_000)
+        states = page.evaluate("window.seenStates")
+        assert states[-3:] == ["retrieving", "writing", "done"], states  # evidence first, then the words
         assert page.locator("#answer").inner_text().strip()
         assert page.locator("#clues li").count() >= 1
         assert page.locator("#evidence li").count() >= 1 and page.locator("#dense li").count() >= 1

@@ -183,3 +183,33 @@ def test_answers_are_recorded_so_a_resumed_run_answers_only_new_evidence(engine,
     again.answer(QUERY, chunks[:1])  # other evidence: a new answer
     assert len(engine.generator.calls) == asked + 1
     assert (tmp_path / "corpus.calls.answers.json").is_file()
+
+
+def test_a_resumed_run_keeps_the_earlier_questions_and_asks_only_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMORAG_CACHE_DIR", str(tmp_path / "cache"))
+    questions = [Question(f"q{i}", f"{QUERY} (asked {i})", ["1969"], []) for i in range(3)]
+    task = Task("unit", [Document(TEXT, "d")], questions)
+    settings = bench_run.Settings(k=3, depth=5, expand_tokens=16, answer_tokens=16, methods=("dense",))
+    earlier = bench_run.run_tasks("unit", [Task("unit", task.documents, questions[:2])], FakeModels(), settings,
+                                  answers=True)
+    earlier["questions"][0]["methods"]["dense"]["answer"] = "kept as it was"
+    models = FakeModels()
+    resumed = bench_run.run_tasks("unit", [task], models, settings, answers=True, done=earlier["questions"])
+    assert [r["qid"] for r in resumed["questions"]] == ["q0", "q1", "q2"]
+    assert resumed["questions"][0]["methods"]["dense"]["answer"] == "kept as it was"
+    asked = [q.question for q in questions if any(q.question in c for c in models.generator.calls)]
+    assert asked == [questions[2].question]
+    assert resumed["summary"]["dense"]["n"] == 3
+    # Everything done: the corpus is not even loaded.
+    assert bench_run.run_tasks("unit", [task], models, settings, answers=True,
+                               done=resumed["questions"])["corpora"] == []
+
+
+def test_resume_refuses_a_file_run_with_other_settings(tmp_path):
+    settings = bench_run.Settings(k=3, methods=("dense",))
+    path = tmp_path / "unit-dev.json"
+    assert bench_run.resumed(path, settings, "unit") == {}
+    path.write_text(json.dumps({"settings": bench_run.settings_record(settings, "unit"), "questions": []}))
+    assert bench_run.resumed(path, settings, "unit")["questions"] == []
+    with pytest.raises(SystemExit, match=r"other settings \(k, methods\).*without --resume"):
+        bench_run.resumed(path, bench_run.Settings(k=5, methods=("dense", "memorag")), "unit")
