@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from memorag_integrations.errors import InvalidInputError, MissingDependencyError
+from memorag_integrations.llm.rows import kv_shape, left_padded
 from memorag_integrations.models import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -190,10 +191,8 @@ class OnnxScorer:
             layers: list[Any] = list(cache.layers)  # plain attention layers: each holds keys and values
             state = [np.ascontiguousarray(t.numpy()) for layer in layers for t in (layer.keys, layer.values)]
         else:  # a one-token row: no prefix, an empty cache
-            config = self.model.config
-            heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-            dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-            state = [np.zeros((1, heads, 0, dim), dtype=np.float32) for _ in range(2 * config.num_hidden_layers)]
+            depth, heads, dim = kv_shape(self.model.config)
+            state = [np.zeros((1, heads, 0, dim), dtype=np.float32) for _ in range(2 * depth)]
         with self._prefixes_lock:
             self._prefixes[key] = state
             while len(self._prefixes) > self.PREFIXES_KEPT:
@@ -214,17 +213,9 @@ class OnnxScorer:
         size = batch_size or self.batch_size
         for start in range(0, len(order), size):
             group = order[start:start + size]
-            rows = [heads[i][shared:] + tail for i in group]
-            width = max(map(len, rows))
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), shared + width), dtype=np.int64)
-            mask[:, :shared] = 1
-            for j, row in enumerate(rows):
-                ids[j, width - len(row):] = row
-                mask[j, shared + width - len(row):] = 1
-            feed = {"input_ids": ids, "attention_mask": mask,
-                    "position_ids": np.ascontiguousarray((mask.cumsum(-1) - 1)[:, shared:]),
-                    "target_ids": np.tile(np.asarray(tail, dtype=np.int64), (len(rows), 1)),
+            padded = left_padded([heads[i][shared:] + tail for i in group], 0, prefix=shared)
+            feed = {"input_ids": padded.ids, "attention_mask": padded.mask, "position_ids": padded.positions,
+                    "target_ids": np.tile(np.asarray(tail, dtype=np.int64), (len(group), 1)),
                     **{f"past.{i}": state for i, state in enumerate(past)}}
             for i, value in zip(group, self.session()(feed)):
                 scores[i] = float(value)

@@ -17,6 +17,7 @@ import torch
 from memorag_integrations.errors import InvalidInputError
 from memorag_integrations.llm.base import Prompt, TextGenerator, as_messages, cut_at_stop
 from memorag_integrations.llm.onnx_scoring import OnnxScorer, auto_runtime
+from memorag_integrations.llm.rows import PaddedRows, kv_shape, left_padded
 from memorag_integrations.models import (auto_batch_size, check_device, converted_gguf_dir, model_load_kwargs,
                                          quiet_loading, resolve_lm)
 
@@ -122,11 +123,7 @@ class TransformersGenerator(TextGenerator):
 
     def kv_shape(self) -> tuple[int, int, int]:
         """``(layers, kv_heads, head_dim)`` of this model's KV cache."""
-        cfg = self.model.config
-        cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-        heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        return int(cfg.num_hidden_layers), int(heads), int(head_dim)
+        return kv_shape(self.model.config)
 
     def kv_bytes_per_token(self) -> int:
         """Bytes of KV cache one token takes (keys and values of every layer)."""
@@ -248,14 +245,7 @@ class TransformersGenerator(TextGenerator):
         scores: list[float] = []
         for start in range(0, len(heads), batch_size):
             rows = [head + tail for head in heads[start:start + batch_size]]
-            width = max(map(len, rows))
-            ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for i, row in enumerate(rows):
-                ids[i, width - len(row):] = torch.tensor(row)
-                mask[i, width - len(row):] = 1
-            ids, mask = ids.to(self.device), mask.to(self.device)
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)  # padding must not shift the real tokens' positions
+            ids, mask, positions = self._tensors(left_padded(rows, self.tokenizer.pad_token_id))
             targets = target.expand(len(rows), -1)
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                                 logits_to_keep=len(tail) + 1).logits[:, :-1].float()
@@ -277,21 +267,18 @@ class TransformersGenerator(TextGenerator):
         scores: list[float] = []
         for start in range(0, len(heads), batch_size):
             rows = [head + tail for head in heads[start:start + batch_size]]
-            width = max(map(len, rows))
-            ids = torch.full((len(rows), width), int(prefix.input_ids[0, 0]), dtype=torch.long)
-            mask = torch.zeros((len(rows), prefix.length + width), dtype=torch.long)
-            mask[:, :prefix.length] = 1
-            for i, row in enumerate(rows):
-                ids[i, width - len(row):] = torch.tensor(row)
-                mask[i, prefix.length + width - len(row):] = 1
-            ids, mask = ids.to(self.device), mask.to(self.device)
-            positions = (mask.cumsum(-1) - 1)[:, prefix.length:]
-            cache = self._new_cache(width, prefix, batch=len(rows))
+            padded = left_padded(rows, int(prefix.input_ids[0, 0]), prefix=prefix.length)
+            ids, mask, positions = self._tensors(padded)
+            cache = self._new_cache(ids.shape[1], prefix, batch=len(rows))
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                                 logits_to_keep=len(tail) + 1, **self._cache_kwarg(cache)).logits[:, :-1].float()
             picked = torch.log_softmax(logits, dim=-1).gather(-1, target.expand(len(rows), -1)[..., None])
             scores.extend(picked[..., 0].sum(dim=-1).tolist())
         return scores
+
+    def _tensors(self, padded: PaddedRows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Padded rows' ids, mask and positions as tensors on this model's device."""
+        return tuple(torch.from_numpy(a).to(self.device) for a in padded)  # type: ignore[return-value]
 
     # -- KV prefixes (memory) ----------------------------------------------------------------
     @torch.inference_mode()
@@ -347,16 +334,10 @@ class TransformersGenerator(TextGenerator):
         (positions follow the mask, so each suffix sits where it would alone); the padding token is
         the prefix's first one, which every row holds already, so the repetition penalty, which
         counts the tokens of the whole row, is unchanged."""
-        encoded = [self.encode(s)[0] for s in suffixes]
-        width = max(len(e) for e in encoded)
-        pad = prefix.input_ids[0, :1]
-        rows, masks = [], []
-        for e in encoded:
-            gap = width - len(e)
-            rows.append(torch.cat([prefix.input_ids[0], pad.expand(gap), e]))
-            masks.append(torch.cat([torch.ones(prefix.length, dtype=torch.long), torch.zeros(gap, dtype=torch.long),
-                                    torch.ones(len(e), dtype=torch.long)]))
-        ids, mask = torch.stack(rows), torch.stack(masks).to(self.device)
+        encoded = [self.encode(s)[0].tolist() for s in suffixes]
+        padded = left_padded(encoded, int(prefix.input_ids[0, 0]), prefix=prefix.length)
+        own, mask, _ = self._tensors(padded)
+        ids = torch.cat([prefix.input_ids.to(self.device).expand(len(suffixes), -1), own], dim=1)
         cache = self._new_cache(max(max_new_tokens), prefix, batch=len(suffixes))
         out = self.model.generate(input_ids=ids, attention_mask=mask, **self._cache_kwarg(cache),
                                   **self.generation_kwargs(max(max_new_tokens), 0.0))
