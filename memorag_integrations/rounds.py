@@ -17,6 +17,10 @@ from memorag_integrations.schema import Clues
 #: Found passages the memory reads in a round: the best ones, each cut to its sentences nearest the question.
 ROUND_PASSAGES = 5
 _NONE = re.compile(r"^\W*none\b", re.I)
+# NONE said in words ("The question does not require any additional passages", "Nothing is
+# missing"): the embedded model writes this in place of NONE, and it searches for nothing.
+_NOTHING_MISSING = re.compile(r"(?:\bnot|n't|\bno|\bnothing)\b(?:\W+\w+){0,3}?\W+(?:need|require|additional|further"
+                              r"|missing|more)", re.I)
 _LABEL = re.compile(r"^\W*(?:search(?:\s+query)?|query)\s*[:：]\s*", re.I)
 
 
@@ -27,8 +31,8 @@ def missing_instruction(query: str, passages: Sequence[str], prompts: PromptSet)
 
 def parse_missing(output: str, query: str) -> str | None:
     """The search the memory wrote for a round, or None where it says nothing is missing (NONE)
-    or wrote no usable search (filler, or the question echoed back)."""
-    if _NONE.match(output.strip()):
+    or in words, or wrote no usable search (filler, or the question echoed back)."""
+    if _NONE.match(output.strip()) or _NOTHING_MISSING.search(output):
         return None
     items = parse_items(_LABEL.sub("", output.strip()), exclude=query, max_items=1)
     return items[0] if items else None

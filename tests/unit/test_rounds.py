@@ -29,6 +29,11 @@ def test_the_instruction_holds_the_question_and_the_numbered_passages():
     ('1. "commander of the 1969 launch"\n2. crew names', "commander of the 1969 launch"),
     ("", None),
     (QUERY, None),  # the question echoed back searches nothing new
+    ("The question does not require any additional passagees to answer.", None),  # NONE in words
+    ("No further information is needed.", None),
+    ("Nothing is missing", None),
+    ("The passages don't need more evidence", None),
+    ("crew names of the 1969 launch", "crew names of the 1969 launch"),
 ])
 def test_the_memorys_search_is_parsed_or_refused(output, expected):
     assert parse_missing(output, QUERY) == expected
