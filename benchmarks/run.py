@@ -17,6 +17,7 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,7 +242,7 @@ def score_question(q: datasets.Question, outcome, answer: str | None, ks: tuple[
 
 def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: Settings, *,
               answers: bool, ks: tuple[int, ...] = (3, 5, 10), on_question=None,
-              done: list[dict[str, Any]] = ()) -> dict[str, Any]:
+              done: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Every method on every question of ``tasks``; returns per-question records and the means.
     ``on_question(partial_result)`` is called after each question, so a long run that is stopped
     still leaves its results so far; ``done`` holds such a run's records, whose questions are skipped."""
@@ -404,7 +405,7 @@ def load_tasks(suite: str, settings: Settings, data: Path) -> list[datasets.Task
 
 
 def run_suite(suite: str, models: Models, settings: Settings, data: Path, on_question=None,
-              done: list[dict[str, Any]] = ()) -> dict[str, Any]:
+              done: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     if suite == "nqopen":
         return run_nqopen(models, settings, data)
     tasks = load_tasks(suite, settings, data)

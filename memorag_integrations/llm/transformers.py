@@ -278,7 +278,8 @@ class TransformersGenerator(TextGenerator):
 
     def _tensors(self, padded: PaddedRows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Padded rows' ids, mask and positions as tensors on this model's device."""
-        return tuple(torch.from_numpy(a).to(self.device) for a in padded)  # type: ignore[return-value]
+        ids, mask, positions = (torch.from_numpy(a).to(self.device) for a in padded)
+        return ids, mask, positions
 
     # -- KV prefixes (memory) ----------------------------------------------------------------
     @torch.inference_mode()
