@@ -90,10 +90,14 @@ RETRIEVAL_FREE = ("qa", "full")  # they answer without a ranked chunk list
 PROMPTS = get_prompts("en")
 
 
-def needs_memory(method: str) -> bool:
+def needs_memory(method: str, *, replayed: bool = False) -> bool:
     """Whether ``method`` asks the memory anything (dense variants search the index alone, unless
-    their reranker scores after the memory or the memory leads a round)."""
-    return method in (*MEMORY_SCORED, *ROUNDS) or not (method in VARIANTS and VARIANTS[method][0] == "none")
+    their reranker scores after the memory or the memory leads a round). ``replayed``: clues come
+    from a recorded run, so a method that only searches them asks nothing either."""
+    if method in (*MEMORY_SCORED, *ROUNDS):
+        return True
+    source = VARIANTS[method][0] if method in VARIANTS else "model"
+    return source not in ("none", *(("clues",) if replayed else ()))
 
 
 @dataclass
@@ -106,6 +110,7 @@ class Outcome:
     answer: str | None = None  # set by methods that answer without retrieval
     note: str = ""
     model_calls: int = 0  # calls to a language model before retrieval
+    memory_s: float | None = None  # the memory's share of retrieval_s: the seconds its clues took
 
 
 def read_record(path: Path | None) -> dict[str, dict]:
@@ -177,15 +182,45 @@ class RecordedScores(Reranker):
         return [self.scores[key]["score"] for key in keys]
 
 
+@dataclass(frozen=True)
+class WrittenClues:
+    """The searches a memory wrote for one question in a recorded run, and the seconds it took."""
+
+    queries: list[str]
+    seconds: float | None  # None: the recorded run did not measure them apart from its reranking
+
+
+def recorded_clues(path: Path, method: str) -> dict[str, WrittenClues]:
+    """The clues ``method`` wrote for each question of the result file at ``path``, by question.
+
+    Another run then replays them in place of its own memory's (``--clues-from``): a stronger
+    memory's clues ranked by the embedded model cost a replay, not the stronger model's hours."""
+    if not path.is_file():
+        raise SystemExit(f"--clues-from: no result file at {path}")
+    questions = json.loads(path.read_text(encoding="utf-8")).get("questions", [])
+    found = {q["question"]: q["methods"][method] for q in questions if method in q["methods"]}
+    if not found:
+        raise SystemExit(f"--clues-from: {path} holds no question answered by {method!r}; "
+                         f"name one of its methods after a colon (FILE:METHOD)")
+    # Files from before ``memory_s`` was recorded: a clue method that reranked nothing spent its
+    # retrieval seconds on the clues (searching takes milliseconds); otherwise they are not known.
+    return {text: WrittenClues(list(r["queries"]), r["memory_s"] if "memory_s" in r
+                               else r["retrieval_s"] if r.get("model_calls") == 2 else None)
+            for text, r in found.items()}
+
+
 class Methods:
     """The methods over one memorized engine. ``expand_tokens`` caps what any LLM writes to expand
     a query (clues, peers' query variants, HyDE documents); ``answer_tokens`` caps answers;
     ``rerank_sentences``: how many sentences of each candidate the reranker reads (None: all).
-    ``calls`` (a file) keeps the memory's answers so that a second run does not write them again."""
+    ``calls`` (a file) keeps the memory's answers so that a second run does not write them again.
+    ``clues`` (from :func:`recorded_clues`) replaces the memory's clues by those another run wrote."""
 
     def __init__(self, engine: MemoRAG, k: int, *, expand_tokens: int, answer_tokens: int,
-                 calls: Path | None = None, rerank_sentences: int | None = None) -> None:
+                 calls: Path | None = None, rerank_sentences: int | None = None,
+                 clues: dict[str, WrittenClues] | None = None) -> None:
         self.engine, self.k = engine, k
+        self.clues = clues
         self.expand_tokens, self.answer_tokens = expand_tokens, answer_tokens
         engine.clue_tokens = expand_tokens
         self.memory_calls = RecordedCalls(engine.memory.generate_many, calls)
@@ -220,17 +255,19 @@ class Methods:
     def variant(self, name: str, query: str) -> Outcome:
         """``query`` with the clues the variant uses, ranked under its pipeline steps."""
         source, steps = VARIANTS[name]
-        clues, spent, calls = Clues(), 0.0, 0
+        clues, spent, calls, memory_s = Clues(), 0.0, 0, None
         if source == "routed":
             clues, spent = self._routed_expansion(query)
             calls = 2
         elif source != "none":
             clues, spent = self._expansion(query)
             calls = 2
+            memory_s = spent
             if source == "clues+draft":
                 draft, draft_s = self._draft(query)
                 clues = Clues(clues.spans, clues.surrogate_questions, draft or None)
                 spent, calls = spent + draft_s, 3
+                memory_s = spent
         steps = steps or self.engine.steps
         reranker = self.memory_reranker if name in MEMORY_SCORED else self.reranker
         t0, charged, scoring = time.perf_counter(), reranker.seconds, reranker.wall
@@ -245,7 +282,10 @@ class Methods:
         # The scoring is charged what it measured when first done, as the memory's calls are.
         spent += time.perf_counter() - t0 - (reranker.wall - scoring) + (reranker.seconds - charged) + replayed
         calls += 1 if steps.rerank else 0
-        return Outcome([h.item for h in hits], clues.queries(), spent, model_calls=calls)
+        note = ("replayed clues: their seconds were not recorded" if source == "clues" and self.clues is not None
+                and self.clues[query].seconds is None else "")
+        return Outcome([h.item for h in hits], clues.queries(), spent, model_calls=calls, memory_s=memory_s,
+                       note=note)
 
     def _round(self, query: str, clues: Clues, hits: list, steps: Steps,
                reranker: Reranker) -> tuple[list, Clues, float]:
@@ -267,7 +307,14 @@ class Methods:
                     scopes=plan_scopes(self.engine.catalog, query)), clues, replayed
 
     def _expansion(self, query: str) -> tuple[Clues, float]:
-        """Clues (spans + surrogate questions), written once per query and shared by every variant."""
+        """Clues (spans + surrogate questions), written once per query and shared by every variant;
+        with recorded clues, those the other run's memory wrote (searched alike: plan_searches)."""
+        if self.clues is not None:
+            if query not in self.clues:
+                raise SystemExit(f"--clues-from: the recorded run did not ask {query[:80]!r}; "
+                                 "replay a run of the same suite and split")
+            written = self.clues[query]
+            return Clues(list(written.queries)), written.seconds or 0.0
         if query not in self._expansions:
             t0 = self.memory_calls.seconds
             clues = self.engine.expand(query)

@@ -24,7 +24,8 @@ from typing import Any
 
 from benchmarks import data as datasets
 from benchmarks import metrics
-from benchmarks.methods import ABLATION_METHODS, ALL_METHODS, DEFAULT_METHODS, RETRIEVAL_FREE, Methods, needs_memory
+from benchmarks.methods import (ABLATION_METHODS, ALL_METHODS, DEFAULT_METHODS, RETRIEVAL_FREE, Methods, needs_memory,
+                                recorded_clues)
 from memorag_integrations import defaults
 from memorag_integrations.llm.onnx_scoring import OnnxScorer
 
@@ -60,6 +61,7 @@ class Settings:
     scoring: str = "auto"  # how the embedded model scores passages: auto (the library's choice), onnx,
     # openvino (bfloat16 where native) or torch
     rerank_sentences: int | None = defaults.RERANK_SENTENCES  # sentences of a candidate the reranker reads
+    clues_from: str | None = None  # FILE:METHOD: replay the clues that run's memory wrote (--clues-from)
     sizes: dict[str, Any] = field(default_factory=dict)
 
     def memory_key(self) -> dict[str, Any]:
@@ -185,7 +187,7 @@ def engine_for(task: datasets.Task, models: Models, settings: Settings, *, progr
 
     folder = cache_folder(task, settings)
     sidecar = folder.with_suffix(".json")
-    if not any(needs_memory(m) for m in settings.methods):  # memory-free methods: the index alone
+    if not any(needs_memory(m, replayed=bool(settings.clues_from)) for m in settings.methods):  # the index alone
         engine = MemoRAG(models.memory(), models.retriever(), models.generator, progress=progress)
         engine.retriever.add(task.documents)
         engine.documents = list(task.documents)
@@ -215,6 +217,8 @@ def score_question(q: datasets.Question, outcome, answer: str | None, ks: tuple[
     """One method's record for one question: retrieved spans, recall@k, answer metrics."""
     record: dict[str, Any] = {"retrieval_s": round(outcome.retrieval_s, 3), "model_calls": outcome.model_calls,
                               "queries": outcome.queries}
+    if outcome.memory_s is not None:
+        record["memory_s"] = round(outcome.memory_s, 3)
     if outcome.note:
         record["note"] = outcome.note
     if ranked:
@@ -248,6 +252,10 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
     still leaves its results so far; ``done`` holds such a run's records, whose questions are skipped."""
     questions, corpora = list(done), []
     finished = {r["qid"] for r in done}
+    clues = None
+    if settings.clues_from:
+        path, _, method = settings.clues_from.rpartition(":")
+        clues = recorded_clues(Path(path), method)
     for task in tasks:
         if all(q.qid in finished for q in task.questions):
             continue
@@ -256,7 +264,7 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
                         "memory_gists": len(engine.memory.gists)})
         methods = Methods(engine, settings.depth, expand_tokens=settings.expand_tokens,
                           answer_tokens=settings.answer_tokens, rerank_sentences=settings.rerank_sentences,
-                          calls=cache_folder(task, settings).with_suffix(".calls.json"))
+                          calls=cache_folder(task, settings).with_suffix(".calls.json"), clues=clues)
         for q in (q for q in task.questions if q.qid not in finished):
             record = {"qid": q.qid, "question": q.question, "answers": q.answers, "info": q.info, "methods": {}}
             for name in settings.methods:
@@ -475,6 +483,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gisting", choices=("auto", "generate", "extract"), default="auto",
                         help="how the memory gists a long corpus (auto: extract with the embedded model)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--clues-from", metavar="FILE:METHOD",
+                        help="replay the clues METHOD's memory wrote in the result FILE (e.g. a Qwen preset's run) "
+                             "instead of asking this run's memory; this run's model reranks")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run whose results are in --out: its questions are kept, not asked again")
     args = parser.parse_args(argv)
@@ -483,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(quick=args.quick, split=args.split, model=args.model, methods=methods, k=args.k,
                         answers=not args.no_answers, extractive=args.extractive, int8=args.int8, scoring=args.scoring,
                         rerank_sentences=args.rerank_sentences or None,
-                        gisting=args.gisting,
+                        gisting=args.gisting, clues_from=args.clues_from,
                         sizes=QUICK if args.quick else FULL)
     if not args.quick:
         settings.answer_tokens = 64

@@ -213,3 +213,34 @@ def test_resume_refuses_a_file_run_with_other_settings(tmp_path):
     assert bench_run.resumed(path, settings, "unit")["questions"] == []
     with pytest.raises(SystemExit, match=r"other settings \(k, methods\).*without --resume"):
         bench_run.resumed(path, bench_run.Settings(k=5, methods=("dense", "memorag")), "unit")
+
+
+def test_replayed_clues_rank_without_the_memory_and_match_the_run_that_wrote_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMORAG_CACHE_DIR", str(tmp_path / "cache"))
+    start = TEXT.index("Section 7.")
+    task = Task("unit", [Document(TEXT, "d")], [Question("q0", QUERY, ["1969"], [[("d", start, start + 40)]])])
+    settings = bench_run.Settings(k=3, depth=5, expand_tokens=16, answer_tokens=16,
+                                  methods=("memorag_plain", "memorag_reranked"))
+    written = bench_run.run_tasks("unit", [task], FakeModels(), settings, answers=False)
+    record = written["questions"][0]["methods"]
+    assert record["memorag_plain"]["memory_s"] >= 0
+    path = tmp_path / "written.json"
+    path.write_text(json.dumps(written))
+
+    def memorize(*args, **kwargs):
+        raise AssertionError("replayed clues need no memory")
+
+    monkeypatch.setattr(MemoRAG, "memorize", memorize)
+    models = FakeModels()
+    replay = bench_run.Settings(**{**vars(settings), "clues_from": f"{path}:memorag_plain"})
+    again = bench_run.run_tasks("unit", [task], models, replay, answers=False)["questions"][0]["methods"]
+    assert not [c for c in models.generator.calls if c.startswith(("Question:", "Answer briefly"))]
+    for name in settings.methods:  # the same searches, so the same ranking, charged the recorded seconds
+        assert again[name]["queries"] == record[name]["queries"] and again[name]["chunks"] == record[name]["chunks"]
+        assert again[name]["memory_s"] == record["memorag_plain"]["memory_s"]
+    with pytest.raises(SystemExit, match="holds no question answered by 'qa'"):
+        bench_run.run_tasks("unit", [task], models, bench_run.Settings(**{**vars(replay), "clues_from": f"{path}:qa"}),
+                            answers=False)
+    other = Task("unit", task.documents, [Question("q1", "Who commanded it?", ["x"], [])])
+    with pytest.raises(SystemExit, match="did not ask 'Who commanded it\\?'"):
+        bench_run.run_tasks("unit", [other], models, replay, answers=False)
