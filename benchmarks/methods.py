@@ -65,6 +65,10 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "dense_catalog_r15": ("none", Steps(rerank=15, scope=True)),
     "dense_catalog_r20": ("none", Steps(rerank=20, scope=True)),
     "memorag_catalog": ("clues", Steps(grounding=0.3, rerank=10, scope=True)),
+    # A stronger memory's clues (e.g. replayed, --clues-from) under the defaults' other steps: every
+    # clue kept, or the reranker reading 20 candidates (the clues' hits compete for its 15).
+    "memorag_catalog_r15_ungrounded": ("clues", Steps(rerank=15, scope=True)),
+    "memorag_catalog_r20": ("clues", Steps(grounding=0.3, rerank=20, scope=True)),
     # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
     # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).
     "memorag_routed": ("routed", Steps()),
@@ -214,11 +218,13 @@ class Methods:
     a query (clues, peers' query variants, HyDE documents); ``answer_tokens`` caps answers;
     ``rerank_sentences``: how many sentences of each candidate the reranker reads (None: all).
     ``calls`` (a file) keeps the memory's answers so that a second run does not write them again.
-    ``clues`` (from :func:`recorded_clues`) replaces the memory's clues by those another run wrote."""
+    ``clues`` (from :func:`recorded_clues`) replaces the memory's clues by those another run wrote;
+    ``scorer`` (a generator that scores text, named ``scorer_name``) is the reranker's model in place
+    of the engine's generator."""
 
     def __init__(self, engine: MemoRAG, k: int, *, expand_tokens: int, answer_tokens: int,
                  calls: Path | None = None, rerank_sentences: int | None = None,
-                 clues: dict[str, WrittenClues] | None = None) -> None:
+                 clues: dict[str, WrittenClues] | None = None, scorer=None, scorer_name: str = "") -> None:
         self.engine, self.k = engine, k
         self.clues = clues
         self.expand_tokens, self.answer_tokens = expand_tokens, answer_tokens
@@ -229,10 +235,12 @@ class Methods:
         generator = engine.generator  # the corpus's cache folder is one model's, so are its answers
         self.answer_calls = RecordedCalls(lambda asked: [generator.generate(p, n) for p, n in asked],
                                           calls and calls.with_suffix(".answers.json"))
-        # The scores are recorded by passage, so a reader of other sentences records elsewhere.
+        # The scores are recorded by passage, so a reader of other sentences (or another model) records elsewhere.
         scores = calls and calls.with_suffix(f".{rerank_sentences}-sentences.scores.json" if rerank_sentences
                                              else ".scores.json")
-        self.reranker = RecordedScores(QueryLikelihoodReranker(engine.generator, sentences=rerank_sentences,
+        if scores and scorer is not None:
+            scores = scores.with_name(scores.name.replace(".scores.json", f".{scorer_name}.scores.json"))
+        self.reranker = RecordedScores(QueryLikelihoodReranker(scorer or engine.generator, sentences=rerank_sentences,
                                                                encode=engine.retriever.embedder.encode), scores)
         self.memory_reranker = RecordedScores(
             QueryLikelihoodReranker(engine.generator, sentences=rerank_sentences,

@@ -62,6 +62,7 @@ class Settings:
     # openvino (bfloat16 where native) or torch
     rerank_sentences: int | None = defaults.RERANK_SENTENCES  # sentences of a candidate the reranker reads
     clues_from: str | None = None  # FILE:METHOD: replay the clues that run's memory wrote (--clues-from)
+    reranker: str | None = None  # the model that scores the reranker's candidates (None: the run's model)
     sizes: dict[str, Any] = field(default_factory=dict)
 
     def memory_key(self) -> dict[str, Any]:
@@ -79,10 +80,11 @@ class Settings:
             key["scoring"] = f"openvino-{OnnxScorer.READING}"
         return key
 
-    def scoring_used(self) -> str:
+    def scoring_used(self, model: str | None = None) -> str:
+        """How ``model`` (default: the run's) scores passages."""
         from memorag_integrations.llm.onnx_scoring import auto_runtime
 
-        if self.model != "smollm2" or self.int8 or self.scoring == "torch":
+        if (model or self.model) != "smollm2" or self.int8 or self.scoring == "torch":
             return "torch"
         if self.scoring in ("onnx", "openvino"):
             return self.scoring
@@ -130,6 +132,10 @@ class Models:
         self.settings = settings
         self.embedder = SentenceTransformerEmbedder()
         self.generator = load_generator(settings.model, int8=settings.int8, scoring=settings.scoring_used())
+        self.scorer = None  # the reranker's own model, when it is not the generator
+        if settings.reranker and settings.reranker != settings.model:
+            self.scorer = load_generator(settings.reranker, int8=settings.int8,
+                                         scoring=settings.scoring_used(settings.reranker))
 
     def memory(self):
         s = self.settings
@@ -264,7 +270,8 @@ def run_tasks(suite: str, tasks: list[datasets.Task], models: Models, settings: 
                         "memory_gists": len(engine.memory.gists)})
         methods = Methods(engine, settings.depth, expand_tokens=settings.expand_tokens,
                           answer_tokens=settings.answer_tokens, rerank_sentences=settings.rerank_sentences,
-                          calls=cache_folder(task, settings).with_suffix(".calls.json"), clues=clues)
+                          calls=cache_folder(task, settings).with_suffix(".calls.json"), clues=clues,
+                          scorer=models.scorer, scorer_name=settings.reranker or "")
         for q in (q for q in task.questions if q.qid not in finished):
             record = {"qid": q.qid, "question": q.question, "answers": q.answers, "info": q.info, "methods": {}}
             for name in settings.methods:
@@ -486,6 +493,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clues-from", metavar="FILE:METHOD",
                         help="replay the clues METHOD's memory wrote in the result FILE (e.g. a Qwen preset's run) "
                              "instead of asking this run's memory; this run's model reranks")
+    parser.add_argument("--reranker", choices=MODELS,
+                        help="the model whose likelihoods rerank (default: --model's), e.g. a preset's memory "
+                             "with the embedded model's reranker")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run whose results are in --out: its questions are kept, not asked again")
     args = parser.parse_args(argv)
@@ -495,6 +505,7 @@ def main(argv: list[str] | None = None) -> None:
                         answers=not args.no_answers, extractive=args.extractive, int8=args.int8, scoring=args.scoring,
                         rerank_sentences=args.rerank_sentences or None,
                         gisting=args.gisting, clues_from=args.clues_from,
+                        reranker=args.reranker if args.reranker != args.model else None,
                         sizes=QUICK if args.quick else FULL)
     if not args.quick:
         settings.answer_tokens = 64

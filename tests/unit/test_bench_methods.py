@@ -30,8 +30,9 @@ QUERY = "When did the launch happen?"
 class FakeModels:
     """What run_tasks needs from run.Models, built on the stand-ins."""
 
-    def __init__(self) -> None:
+    def __init__(self, scorer=None) -> None:
         self.generator, self.embedder = ScoringGenerator(), HashEmbedder()
+        self.scorer = scorer  # the reranker's own model (run.Models: --reranker)
 
     def memory(self):
         return PromptMemory(self.generator)
@@ -244,3 +245,27 @@ def test_replayed_clues_rank_without_the_memory_and_match_the_run_that_wrote_the
     other = Task("unit", task.documents, [Question("q1", "Who commanded it?", ["x"], [])])
     with pytest.raises(SystemExit, match="did not ask 'Who commanded it\\?'"):
         bench_run.run_tasks("unit", [other], models, replay, answers=False)
+
+
+class CountingScorer(ScoringGenerator):
+    """Counts the passages it scored."""
+
+    scored = 0
+
+    def continuation_logprobs(self, prompts, continuation):
+        self.scored += len(prompts)
+        return super().continuation_logprobs(prompts, continuation)
+
+
+def test_another_reranker_model_scores_the_candidates_and_records_its_scores_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMORAG_CACHE_DIR", str(tmp_path / "cache"))
+    task = Task("unit", [Document(TEXT, "d")], [Question("q0", QUERY, ["1969"], [])])
+    settings = bench_run.Settings(k=3, depth=5, expand_tokens=16, answer_tokens=16, methods=("dense_reranked",))
+    bench_run.run_tasks("unit", [task], FakeModels(), settings, answers=False)
+    other = FakeModels(scorer=CountingScorer())
+    other.generator = CountingScorer()
+    bench_run.run_tasks("unit", [task], other, bench_run.Settings(**{**vars(settings), "reranker": "qwen0.5b"}),
+                        answers=False)
+    assert other.scorer.scored >= 2 and other.generator.scored == 0  # the other model read every candidate
+    folder = bench_run.cache_folder(task, settings).parent
+    assert len(list(folder.glob("*.qwen0.5b.scores.json"))) == 1 and len(list(folder.glob("*.scores.json"))) == 2
