@@ -42,6 +42,7 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     "memorag_plain_reranked": ("clues", Steps(rerank=10)),  # for a memory whose clues grounding hurts
     "dense_reranked": ("none", Steps(rerank=10)),  # the reranker without the memory's clues: a control
     "dense_reranked_r15": ("none", Steps(rerank=15)),  # the same, reading 15 candidates
+    "dense_reranked_r20": ("none", Steps(rerank=20)),  # or 20
     # The catalog's scoped searches (one per source the question names, over its documents).
     # Fused only ("_scoped"), or with each scoped search's best hit (or two) first ("_seeded").
     "dense_scoped": ("none", Steps(rerank=10, scope=True, scope_seed=0)),  # the catalog without the model's clues

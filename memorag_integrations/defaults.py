@@ -50,6 +50,12 @@ FEEDBACK = 0
 # over 10, +0.095 [+0.048, +0.145] over dense, +0.064 [+0.030, +0.104] over the same reranker
 # without the catalog (benchmarks/README.md, "The reranker's depth").
 RERANK = 15
+# Candidates it reads when the memory's clues are searched beside the query: their hits take places
+# among the best 15 that the query's own hits held. With Qwen2.5-Coder-1.5B's clues on MultiHop-RAG
+# dev, 20 candidates: facts@10 +0.086 [+0.034, +0.141] over the same pipeline without clues (also
+# reading 20), against +0.013 over the catalog alone at 15 (benchmarks/README.md, "A stronger
+# memory's clues").
+RERANK_WITH_CLUES = 20
 # Sentences of each candidate the default reranker reads: the ones nearest the question by the
 # embedder (None: whole passages). Against whole passages: MultiHop-RAG facts@5 +0.034 [+0.000,
 # +0.077] on dev, +0.014 [-0.021, +0.051] held-out; contracts R@5 +0.028 [+0.000, +0.083]; and

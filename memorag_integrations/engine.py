@@ -376,7 +376,8 @@ class MemoRAG:
 
     @property
     def steps(self) -> Steps:
-        return Steps(self.grounding, self.feedback, rerank=self._rerank_depth(), scope=self.scope)
+        return Steps(self.grounding, self.feedback, rerank=self._rerank_depth(),
+                     rerank_with_clues=self._rerank_depth(with_clues=True), scope=self.scope)
 
     @property
     def catalog(self) -> Catalog:
@@ -386,12 +387,15 @@ class MemoRAG:
             self._catalog = (self.documents, Catalog(self.documents))
         return self._catalog[1]
 
-    def _rerank_depth(self) -> int:
-        """``rerank`` as given, or by default (None) :data:`defaults.RERANK` candidates where there is
-        a model to score them: the given reranker, or a generator that scores text."""
+    def _rerank_depth(self, *, with_clues: bool = False) -> int:
+        """``rerank`` as given, or by default (None), where there is a model to score them (the given
+        reranker, or a generator that scores text), :data:`defaults.RERANK` candidates for a query
+        searched alone and :data:`defaults.RERANK_WITH_CLUES` for one searched with clues."""
         if self.rerank is not None:
             return self.rerank
-        return defaults.RERANK if self.reranker is not None or can_score(self.generator) else 0
+        if self.reranker is None and not can_score(self.generator):
+            return 0
+        return defaults.RERANK_WITH_CLUES if with_clues else defaults.RERANK
 
     # -- answering ---------------------------------------------------------------------------------
     def answer(self, query: str = "", task: str | Task = "memorag", *, k: int | None = None,

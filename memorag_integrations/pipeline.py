@@ -57,13 +57,16 @@ class Steps:
     search (it finds what the first evidence leads to: the other half of a two-hop question); 0 turns
     it off. Its hits weigh ``feedback_weight`` in the fusion. ``rerank``: how many of the best fused
     candidates a :class:`Reranker` reads; its order and theirs are fused (equal weights), so a passage
-    both rank highly comes first. 0 turns it off.
+    both rank highly comes first. 0 turns it off. ``rerank_with_clues``: how many it reads when the
+    memory's clues are searched beside the query (their hits compete with the query's for the
+    candidates' places); None: ``rerank``.
     """
 
     grounding: float | None = None
     feedback: int = 0
     feedback_weight: float = 1.0
     rerank: int = 0
+    rerank_with_clues: int | None = None
     scope: bool = False
     scope_weight: float = SCOPE_WEIGHT
     scope_seed: int = SCOPE_SEED
@@ -75,6 +78,9 @@ class Steps:
         check_whole(self.feedback, "feedback must be a whole number of hits, 0 to turn it off")
         check_positive(self.feedback_weight, "feedback_weight must be a positive number")
         check_whole(self.rerank, "rerank must be a whole number of candidates, 0 to turn it off")
+        if self.rerank_with_clues is not None:
+            check_whole(self.rerank_with_clues, "rerank_with_clues must be a whole number of candidates, or None "
+                                                "to read rerank's")
         if not isinstance(self.scope, bool):
             raise InvalidInputError(f"scope must be True or False, got {self.scope!r}")
         check_positive(self.scope_weight, "scope_weight must be a positive number")
@@ -167,15 +173,18 @@ async def asearch_scoped(searcher: Searcher, scopes: Sequence[Scope], steps: Ste
             for scope, sub in scoped_searchers(searcher, scopes, steps)]
 
 
-def to_rerank(query: str, fused: list[FusedHit], steps: Steps, reranker: Reranker | None) -> list[FusedHit]:
-    """The candidates the reranker reads: the best ``steps.rerank``, when there is a query to judge
-    them by (a summary's key points have none) and more than one to order."""
-    if not steps.rerank or not query.strip() or len(fused) < 2:
+def to_rerank(query: str, fused: list[FusedHit], steps: Steps, reranker: Reranker | None, *,
+              clued: bool = False) -> list[FusedHit]:
+    """The candidates the reranker reads: the best ``steps.rerank`` (``rerank_with_clues`` when
+    ``clued``: a clue was searched beside the query), when there is a query to judge them by (a
+    summary's key points have none) and more than one to order."""
+    depth = steps.rerank_with_clues if clued and steps.rerank_with_clues is not None else steps.rerank
+    if not depth or not query.strip() or len(fused) < 2:
         return []
     if reranker is None:
         raise InvalidInputError("Steps.rerank needs a reranker (e.g. QueryLikelihoodReranker(generator)); "
                                 "pass reranker=..., or rerank=0 to turn the step off")
-    return fused[:steps.rerank]
+    return fused[:depth]
 
 
 def reordered(fused: list[FusedHit], scores: Sequence[float], rrf_k: int) -> list[FusedHit]:
@@ -250,7 +259,7 @@ def rank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, fusion:
     fused = seeded(fuse(query, searches, results, fusion=fusion, second_round=second,
                         feedback_weight=steps.feedback_weight, scoped=scoped, scope_weight=steps.scope_weight),
                    scoped, steps.scope_seed)
-    if head := to_rerank(query, fused, steps, reranker):
+    if head := to_rerank(query, fused, steps, reranker, clued=len(searches) > 1):
         assert reranker is not None  # to_rerank checked it
         fused = reordered(fused, reranker.score(query, [searcher.text_of(h.item) for h in head]), fusion.rrf_k)
     return cut(fused, k=k, fusion=fusion, text_of=searcher.text_of, count_tokens=count_tokens)
@@ -271,7 +280,7 @@ async def arank(searcher: Searcher, query: str, clues: Clues | None, *, k: int, 
     fused = seeded(fuse(query, searches, results, fusion=fusion, second_round=second,
                         feedback_weight=steps.feedback_weight, scoped=scoped, scope_weight=steps.scope_weight),
                    scoped, steps.scope_seed)
-    if head := to_rerank(query, fused, steps, reranker):
+    if head := to_rerank(query, fused, steps, reranker, clued=len(searches) > 1):
         assert reranker is not None
         texts = [searcher.text_of(h.item) for h in head]
         fused = reordered(fused, await reranker.ascore(query, texts), fusion.rrf_k)

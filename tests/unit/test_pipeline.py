@@ -124,7 +124,7 @@ async def test_arank_takes_the_same_steps():
 
 def test_engine_passes_its_steps_to_the_pipeline():
     engine = make_engine(grounding=0.4, feedback=2)
-    assert engine.steps == Steps(grounding=0.4, feedback=2, scope=defaults.SCOPE)
+    assert engine.steps == Steps(grounding=0.4, feedback=2, rerank_with_clues=0, scope=defaults.SCOPE)
 
 
 @pytest.mark.parametrize("options, message", [

@@ -83,10 +83,33 @@ def test_rerank_without_a_reranker_is_a_clear_error():
         rank(ListSearcher(ITEMS), "apple orchard", None, k=2, fusion=Fusion(), count_tokens=len, steps=Steps(rerank=3))
 
 
+def test_a_query_searched_with_clues_has_its_own_depth():
+    searcher, steps = ListSearcher(ITEMS), Steps(rerank=2, rerank_with_clues=4)
+    alone, clued, grounded_out = WordReranker(), WordReranker(), WordReranker()
+    rank(searcher, "apple orchard", None, k=2, fusion=Fusion(), count_tokens=len, steps=steps, reranker=alone)
+    rank(searcher, "apple orchard", Clues(["pie crust"]), k=2, fusion=Fusion(), count_tokens=len, steps=steps,
+         reranker=clued)
+    assert [len(r) for r in alone.read] == [2] and [len(r) for r in clued.read] == [4]
+    # A clue that grounding drops is not searched: the query's own depth.
+    rank(searcher, "apple orchard", Clues(["violin concerto"]), k=2, fusion=Fusion(), count_tokens=len,
+         steps=Steps(rerank=2, rerank_with_clues=4, grounding=0.5), reranker=grounded_out)
+    assert [len(r) for r in grounded_out.read] == [2]
+    both = WordReranker()
+    asyncio.run(arank(searcher, "apple orchard", Clues(["pie crust"]), k=2, fusion=Fusion(), count_tokens=len,
+                      steps=steps, reranker=both))
+    assert [len(r) for r in both.read] == [4]
+    unset = WordReranker()  # None: the same depth as a query alone
+    rank(searcher, "apple orchard", Clues(["pie crust"]), k=2, fusion=Fusion(), count_tokens=len,
+         steps=Steps(rerank=2), reranker=unset)
+    assert [len(r) for r in unset.read] == [2]
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_bad_rerank_depths_are_refused(bad):
     with pytest.raises(InvalidInputError, match="rerank must be"):
         Steps(rerank=bad)
+    with pytest.raises(InvalidInputError, match="rerank_with_clues must be"):
+        Steps(rerank=3, rerank_with_clues=bad)
 
 
 def engine(**options):
@@ -116,9 +139,14 @@ def test_by_default_the_engine_reranks_only_where_a_model_can_score(monkeypatch)
     from memorag_integrations import defaults
 
     monkeypatch.setattr(defaults, "RERANK", 4)
+    monkeypatch.setattr(defaults, "RERANK_WITH_CLUES", 6)
     assert engine().steps.rerank == 0 and engine().reranker is None  # a generator without probabilities
+    assert engine().steps.rerank_with_clues == 0
     scoring = MemoRAG(PromptMemory(ScoringGenerator()), DenseRetriever(HashEmbedder()), progress=False)
     assert scoring.steps.rerank == 4 and scoring.rerank is None  # None: the default, kept as such for saving
+    assert scoring.steps.rerank_with_clues == 6  # more candidates where clues' hits compete for them
+    given = MemoRAG(PromptMemory(ScoringGenerator()), DenseRetriever(HashEmbedder()), rerank=5, progress=False)
+    assert given.steps.rerank == given.steps.rerank_with_clues == 5  # a depth given is the depth
     assert isinstance(scoring.reranker, QueryLikelihoodReranker)
     assert engine(reranker=WordReranker()).steps.rerank == 4  # a reranker of its own
     off = MemoRAG(PromptMemory(ScoringGenerator()), DenseRetriever(HashEmbedder()), rerank=0, progress=False)
