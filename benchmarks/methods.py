@@ -9,16 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from memorag_integrations import MemoRAG
+from memorag_integrations.defaults import fetch_count
 from memorag_integrations.pipeline import Steps, rank
 from memorag_integrations.prompts import format_evidence, get_prompts
-from memorag_integrations.retrieval.catalog import plan_scopes
+from memorag_integrations.retrieval.fusion import FusedHit
+from memorag_integrations.retrieval.catalog import Scope, plan_scopes
 from memorag_integrations.retrieval.rerank import QueryLikelihoodReranker, Reranker, nearest_sentences
 from memorag_integrations.rounds import ROUND_PASSAGES, missing_instruction, parse_missing, with_missing
 from memorag_integrations.schema import Chunk, Clues
@@ -70,6 +73,13 @@ VARIANTS: dict[str, tuple[str, Steps | None]] = {
     # clue kept, or the reranker reading 20 candidates (the clues' hits compete for its 15).
     "memorag_catalog_r15_ungrounded": ("clues", Steps(rerank=15, scope=True)),
     "memorag_catalog_r20": ("clues", Steps(grounding=0.3, rerank=20, scope=True)),
+    # Deeper reading with clues only (15 without), and a stricter grounding that drops more of
+    # the clues that drift from the corpus; the depth-matched memory-free controls.
+    "memorag_catalog_c25": ("clues", Steps(grounding=0.3, rerank=15, rerank_with_clues=25, scope=True)),
+    "memorag_catalog_c30": ("clues", Steps(grounding=0.3, rerank=15, rerank_with_clues=30, scope=True)),
+    "memorag_catalog_g05": ("clues", Steps(grounding=0.5, rerank=15, rerank_with_clues=20, scope=True)),
+    "dense_reranked_r25": ("none", Steps(rerank=25)),
+    "dense_reranked_r30": ("none", Steps(rerank=30)),
     # Routing: the clues come from the part of the memory that holds the ROUTE documents the query
     # finds first (their own text), not from the corpus's gists (MemoRAG(route=...)).
     "memorag_routed": ("routed", Steps()),
@@ -84,6 +94,21 @@ VARIANTS.update({name: VARIANTS[base] for name, base in MEMORY_SCORED.items()})
 # best passages found and names what is missing; that search joins the clues for one more ranking.
 ROUNDS = {"memorag_rounds": "memorag", "dense_catalog_r15_rounds": "dense_catalog_r15"}
 VARIANTS.update({name: VARIANTS[base] for name, base in ROUNDS.items()})
+# Clue scopes: each clue that names a source is also searched over that source's documents (as
+# the question's clauses are), so an outlet's own claim is looked for among its articles.
+CLUE_SCOPED = {"memorag_cluescoped": "memorag"}
+VARIANTS.update({name: VARIANTS[base] for name, base in CLUE_SCOPED.items()})
+# The clues' share of the fusion: the query weighs a fixed 8 (more than all its clues together:
+# the clues only break its ties) or 1 (each clue counts as much as the query), not the default's
+# as much as all its clues together.
+QUERY_WEIGHTS = {"memorag_qw8": ("memorag", 8.0), "memorag_qw1": ("memorag", 1.0)}
+VARIANTS.update({name: VARIANTS[base] for name, (base, _) in QUERY_WEIGHTS.items()})
+# At most N chunks of one document in the top k (the rest keep their order after them), so one
+# article cannot take the places of a question's other articles.
+CAPS = {"memorag_cap2": ("memorag", 2), "memorag_cap3": ("memorag", 3),
+        "dense_reranked_r15_cap2": ("dense_reranked_r15", 2), "dense_reranked_r15_cap3": ("dense_reranked_r15", 3),
+        "dense_catalog_r15_cap2": ("dense_catalog_r15", 2), "dense_catalog_r15_cap3": ("dense_catalog_r15", 3)}
+VARIANTS.update({name: VARIANTS[base] for name, (base, _) in CAPS.items()})
 #: Documents a routed query reads (``memorag_routed``): about 1.1k tokens of hotpot paragraphs.
 ROUTE = 8
 CORE_METHODS = ("dense", "memorag", "memorag_draft", "qa", "full")
@@ -103,6 +128,17 @@ def needs_memory(method: str, *, replayed: bool = False) -> bool:
         return True
     source = VARIANTS[method][0] if method in VARIANTS else "model"
     return source not in ("none", *(("clues",) if replayed else ()))
+
+
+def per_document(hits: list[FusedHit], most: int) -> list[FusedHit]:
+    """``hits`` with each document's hits after its first ``most`` moved behind all the others."""
+    seen: Counter[str] = Counter()
+    first: list[FusedHit] = []
+    rest: list[FusedHit] = []
+    for h in hits:
+        seen[h.item.doc_id] += 1
+        (first if seen[h.item.doc_id] <= most else rest).append(h)
+    return first + rest
 
 
 @dataclass
@@ -280,9 +316,14 @@ class Methods:
         steps = steps or self.engine.steps
         reranker = self.memory_reranker if name in MEMORY_SCORED else self.reranker
         t0, charged, scoring = time.perf_counter(), reranker.seconds, reranker.wall
-        hits = rank(self.engine.retriever, query, clues, k=self.k, fusion=self.engine.fusion,
+        fusion = self.engine.fusion
+        if name in QUERY_WEIGHTS:
+            fusion = replace(fusion, query_weight=QUERY_WEIGHTS[name][1])
+        hits = rank(self.engine.retriever, query, clues, k=self.k * (4 if name in CAPS else 1), fusion=fusion,
                     count_tokens=self.engine.generator.count_tokens, steps=steps, reranker=reranker,
-                    scopes=plan_scopes(self.engine.catalog, query))
+                    scopes=self._scopes(name, query, clues), fetch_k=fetch_count(self.k))
+        if name in CAPS:
+            hits = per_document(hits, CAPS[name][1])[:self.k]
         replayed = 0.0
         if name in ROUNDS:
             before = clues
@@ -295,6 +336,18 @@ class Methods:
                 and self.clues[query].seconds is None else "")
         return Outcome([h.item for h in hits], clues.queries(), spent, model_calls=calls, memory_s=memory_s,
                        note=note)
+
+    def _scopes(self, name: str, query: str, clues: Clues) -> list[Scope]:
+        """The catalog's scoped searches for ``query``, and for each clue too in CLUE_SCOPED variants."""
+        scopes = list(plan_scopes(self.engine.catalog, query))
+        if name in CLUE_SCOPED:
+            seen = {(s.label, s.query) for s in scopes}
+            for clue in clues.queries():
+                for s in plan_scopes(self.engine.catalog, clue):
+                    if (s.label, s.query) not in seen:
+                        seen.add((s.label, s.query))
+                        scopes.append(s)
+        return scopes
 
     def _round(self, query: str, clues: Clues, hits: list, steps: Steps,
                reranker: Reranker) -> tuple[list, Clues, float]:

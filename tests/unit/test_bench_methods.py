@@ -16,6 +16,7 @@ from benchmarks import run as bench_run  # noqa: E402
 from benchmarks.data import Question, Task  # noqa: E402
 from benchmarks.methods import ALL_METHODS, DEFAULT_METHODS, ROUNDS, VARIANTS, Methods  # noqa: E402
 from memorag_integrations import Document, MemoRAG  # noqa: E402
+from memorag_integrations.schema import Clues  # noqa: E402
 from memorag_integrations.memory.prompt import PromptMemory  # noqa: E402
 from memorag_integrations.retrieval.retriever import DenseRetriever  # noqa: E402
 
@@ -269,3 +270,30 @@ def test_another_reranker_model_scores_the_candidates_and_records_its_scores_apa
     assert other.scorer.scored >= 2 and other.generator.scored == 0  # the other model read every candidate
     folder = bench_run.cache_folder(task, settings).parent
     assert len(list(folder.glob("*.qwen0.5b.scores.json"))) == 1 and len(list(folder.glob("*.scores.json"))) == 2
+
+
+def test_clue_scoped_variants_also_search_each_clue_over_the_source_it_names():
+    models = FakeModels()
+    docs = [Document(f"{source} reported the launch in 1969 with a crew of three, and more words.", f"d{i}",
+                     metadata={"source": source}) for i, source in enumerate(("Wired", "Fortune", "Mashable"))]
+    engine = MemoRAG(models.memory(), models.retriever(), models.generator, progress=False).memorize(docs)
+    methods = Methods(engine, 3, expand_tokens=16, answer_tokens=16)
+    query = "Did Wired report the launch of the crew of three?"
+    clues = Clues(spans=["Fortune wrote that the launch happened in 1969 with a crew of three."],
+                  surrogate_questions=["When did it launch?"])  # names no source: no scope of its own
+    plain = methods._scopes("memorag", query, clues)
+    scoped = methods._scopes("memorag_cluescoped", query, clues)
+    assert [s.label for s in plain] == ["Wired"]
+    assert [s.label for s in scoped] == ["Wired", "Fortune"] and scoped[1].doc_ids == {"d1"}
+    assert scoped[1].query.startswith("Fortune wrote")
+
+
+def test_per_document_moves_a_documents_extra_hits_behind_the_others():
+    from benchmarks.methods import per_document
+    from memorag_integrations.retrieval.fusion import FusedHit
+    from memorag_integrations.schema import Chunk
+
+    hits = [FusedHit(i, Chunk(i, doc, i, i + 1, f"text {i}"), 1.0 / (i + 1)) for i, doc in enumerate("aaabab")]
+    assert [(h.item.doc_id, h.item.start) for h in per_document(hits, 2)] == [
+        ("a", 0), ("a", 1), ("b", 3), ("b", 5), ("a", 2), ("a", 4)]
+    assert per_document(hits, 6) == hits
