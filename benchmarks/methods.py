@@ -18,7 +18,7 @@ import numpy as np
 
 from memorag_integrations import MemoRAG
 from memorag_integrations.defaults import fetch_count
-from memorag_integrations.pipeline import Steps, rank
+from memorag_integrations.pipeline import Steps, grounded, plan_searches, rank
 from memorag_integrations.prompts import format_evidence, get_prompts
 from memorag_integrations.retrieval.fusion import FusedHit
 from memorag_integrations.retrieval.catalog import Scope, plan_scopes
@@ -109,6 +109,10 @@ CAPS = {"memorag_cap2": ("memorag", 2), "memorag_cap3": ("memorag", 3),
         "dense_reranked_r15_cap2": ("dense_reranked_r15", 2), "dense_reranked_r15_cap3": ("dense_reranked_r15", 3),
         "dense_catalog_r15_cap2": ("dense_catalog_r15", 2), "dense_catalog_r15_cap3": ("dense_catalog_r15", 3)}
 VARIANTS.update({name: VARIANTS[base] for name, (base, _) in CAPS.items()})
+# The reranker also scores each candidate by each grounded clue (a statement or sub-question of
+# what is sought); a candidate's best rank over the clues is fused with its rank by the question.
+CLUE_SCORED = {"memorag_cluescored": "memorag"}
+VARIANTS.update({name: VARIANTS[base] for name, base in CLUE_SCORED.items()})
 #: Documents a routed query reads (``memorag_routed``): about 1.1k tokens of hotpot paragraphs.
 ROUTE = 8
 CORE_METHODS = ("dense", "memorag", "memorag_draft", "qa", "full")
@@ -139,6 +143,38 @@ def per_document(hits: list[FusedHit], most: int) -> list[FusedHit]:
         seen[h.item.doc_id] += 1
         (first if seen[h.item.doc_id] <= most else rest).append(h)
     return first + rest
+
+
+class ClueScored(Reranker):
+    """``reranker``'s scores by the question, fused (reciprocal rank) with each candidate's best
+    rank among its scores by each clue."""
+
+    def __init__(self, reranker: RecordedScores, clues: list[str], rrf_k: int) -> None:
+        self.reranker, self.clues, self.rrf_k = reranker, clues, rrf_k
+
+    @property
+    def seconds(self) -> float:  # charged as the recorded reranker's are
+        return self.reranker.seconds
+
+    @property
+    def wall(self) -> float:
+        return self.reranker.wall
+
+    def score(self, query: str, texts) -> list[float]:
+        by_query = ranks(self.reranker.score(query, texts))
+        if not self.clues:
+            return [-float(r) for r in by_query]
+        by_clue = [min(r) for r in zip(*(ranks(self.reranker.score(c, texts)) for c in self.clues))]
+        return [1 / (self.rrf_k + q) + 1 / (self.rrf_k + c) for q, c in zip(by_query, by_clue)]
+
+
+def ranks(scores: list[float]) -> list[int]:
+    """Each score's rank from 1 (the highest)."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    out = [0] * len(scores)
+    for r, i in enumerate(order, 1):
+        out[i] = r
+    return out
 
 
 @dataclass
@@ -315,6 +351,8 @@ class Methods:
                 memory_s = spent
         steps = steps or self.engine.steps
         reranker = self.memory_reranker if name in MEMORY_SCORED else self.reranker
+        if name in CLUE_SCORED:
+            reranker = ClueScored(reranker, self._grounded_clues(query, clues, steps), self.engine.fusion.rrf_k)
         t0, charged, scoring = time.perf_counter(), reranker.seconds, reranker.wall
         fusion = self.engine.fusion
         if name in QUERY_WEIGHTS:
@@ -332,10 +370,20 @@ class Methods:
         # The scoring is charged what it measured when first done, as the memory's calls are.
         spent += time.perf_counter() - t0 - (reranker.wall - scoring) + (reranker.seconds - charged) + replayed
         calls += 1 if steps.rerank else 0
+        if isinstance(reranker, ClueScored) and steps.rerank:
+            calls += len(reranker.clues)  # one scoring of the candidates by each clue
         note = ("replayed clues: their seconds were not recorded" if source == "clues" and self.clues is not None
                 and self.clues[query].seconds is None else "")
         return Outcome([h.item for h in hits], clues.queries(), spent, model_calls=calls, memory_s=memory_s,
                        note=note)
+
+    def _grounded_clues(self, query: str, clues: Clues, steps: Steps) -> list[str]:
+        """The clues that grounding keeps, as the pipeline keeps them."""
+        searches = plan_searches(query, clues)
+        retriever = self.engine.retriever
+        kept, _ = grounded(query, searches, retriever.search(searches, fetch_count(self.k)), steps.grounding,
+                           retriever.text_of)
+        return [q for q in kept if q != query.strip()]
 
     def _scopes(self, name: str, query: str, clues: Clues) -> list[Scope]:
         """The catalog's scoped searches for ``query``, and for each clue too in CLUE_SCOPED variants."""

@@ -297,3 +297,19 @@ def test_per_document_moves_a_documents_extra_hits_behind_the_others():
     assert [(h.item.doc_id, h.item.start) for h in per_document(hits, 2)] == [
         ("a", 0), ("a", 1), ("b", 3), ("b", 5), ("a", 2), ("a", 4)]
     assert per_document(hits, 6) == hits
+
+
+def test_clue_scoring_fuses_the_questions_ranks_with_each_passages_best_rank_by_a_clue():
+    from benchmarks.methods import ClueScored, RecordedScores, ranks
+    from memorag_integrations.retrieval.rerank import Reranker
+
+    class ByWord(Reranker):  # a passage scores by how often it holds the query's first word
+        def score(self, query, texts):
+            return [float(t.split().count(query.split()[0])) for t in texts]
+
+    assert ranks([0.1, 3.0, 2.0]) == [3, 1, 2]
+    texts = ["apple apple", "pear", "plum plum"]
+    scored = ClueScored(RecordedScores(ByWord(), None), ["pear", "plum"], rrf_k=0)
+    # by the question the ranks are 1, 2, 3 (a tie keeps its order); the best by a clue 2, 1, 1
+    assert scored.score("apple", texts) == [1 / 1 + 1 / 2, 1 / 2 + 1 / 1, 1 / 3 + 1 / 1]
+    assert ClueScored(RecordedScores(ByWord(), None), [], rrf_k=0).score("apple", texts) == [-1.0, -2.0, -3.0]
