@@ -387,15 +387,8 @@ class Methods:
 
     def _scopes(self, name: str, query: str, clues: Clues) -> list[Scope]:
         """The catalog's scoped searches for ``query``, and for each clue too in CLUE_SCOPED variants."""
-        scopes = list(plan_scopes(self.engine.catalog, query))
-        if name in CLUE_SCOPED:
-            seen = {(s.label, s.query) for s in scopes}
-            for clue in clues.queries():
-                for s in plan_scopes(self.engine.catalog, clue):
-                    if (s.label, s.query) not in seen:
-                        seen.add((s.label, s.query))
-                        scopes.append(s)
-        return scopes
+        asked = [query, *(clues.queries() if name in CLUE_SCOPED else [])]
+        return list(dict.fromkeys(s for text in asked for s in plan_scopes(self.engine.catalog, text)))
 
     def _round(self, query: str, clues: Clues, hits: list, steps: Steps,
                reranker: Reranker) -> tuple[list, Clues, float]:
